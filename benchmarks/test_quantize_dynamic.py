@@ -1,0 +1,191 @@
+"""Dynamic int8 quantization of every nn.Linear (reference experiment 1: BERT on GLUE MRPC).
+
+Rows: forward latency fp32 vs int8 per (model, seq, batch); the int8 row also carries the
+paired, interleaved speedup and the size figures. Quality: F1 on MRPC dev before and after.
+Every case runs on one thread; run this file serially (never under xdist).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from compress.evaluate import evaluate_classifier, logits_of
+from compress.measure import (
+    count_parameters,
+    linear_weight_bytes,
+    paired_speedup,
+    pinned_threads,
+    serialized_size,
+)
+from compress.quantize import DynamicQuantConfig, quantize_dynamic
+from compress.serialize import load_quantized, save_quantized
+from fixtures.bert import BERT_BASE, random_classifier, synthetic_batch
+
+pytestmark = pytest.mark.timed
+LINEAR_RATIO = (0.24, 0.27)  # int8 weights + scales vs fp32 weights: 1/4 plus a little
+
+
+@dataclass(frozen=True)
+class SpeedCase:
+    """One latency configuration."""
+
+    model: str  # "minilm-l6-mrpc" (fine-tuned, real) or "bert-base-random-init"
+    seq: int  # tokens per example, padded
+    batch: int  # examples per forward pass
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-seq{self.seq}-bs{self.batch}"
+
+
+SPEED_CASES = [
+    SpeedCase(m, 128, b) for m in ("minilm-l6-mrpc", "bert-base-random-init") for b in (1, 8)
+]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An fp32 model and its dynamic-int8 twin, with where the weights came from."""
+
+    fp32: torch.nn.Module
+    int8: torch.nn.Module
+    about: str
+
+
+@pytest.fixture(scope="module")
+def bert_base_pair() -> Iterator[Pair]:
+    fp32 = random_classifier(BERT_BASE)
+    yield Pair(fp32, quantize_dynamic(fp32), "BertConfig() dims (bert-base), random weights")
+
+
+@pytest.fixture
+def pair(request: pytest.FixtureRequest) -> Pair:
+    """The model pair a SpeedCase names (fixtures resolve lazily: no unneeded downloads)."""
+    if request.param == "minilm-l6-mrpc":
+        clf = request.getfixturevalue("mrpc_classifier")
+        return Pair(clf.fp32, clf.int8, clf.model_about)
+    return request.getfixturevalue("bert_base_pair")
+
+
+def _forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Callable[[], object]:
+    return lambda: logits_of(model, batch)
+
+
+def _sizes(pair: Pair) -> dict[str, object]:
+    lin32, lin8 = linear_weight_bytes(pair.fp32), linear_weight_bytes(pair.int8)
+    return {
+        "size_fp32_bytes": serialized_size(pair.fp32),
+        "size_int8_bytes": serialized_size(pair.int8),
+        "linear_fp32_bytes": lin32,
+        "linear_int8_bytes": lin8,
+        "linear_bytes_ratio": lin8 / lin32,
+        "params": count_parameters(pair.fp32),
+    }
+
+
+def _speed_params() -> list:
+    return [
+        pytest.param(c, p, c.model, id=f"{c.id}-{p}") for c in SPEED_CASES for p in ("fp32", "int8")
+    ]
+
+
+@pytest.mark.parametrize(("case", "precision", "pair"), _speed_params(), indirect=["pair"])
+def test_latency(
+    benchmark, pytestconfig: pytest.Config, case: SpeedCase, precision: str, pair: Pair
+) -> None:
+    """Forward latency on one thread; the int8 row asserts size and paired speedup."""
+    model = pair.fp32 if precision == "fp32" else pair.int8
+    vocab = pair.fp32.config.vocab_size
+    batch = synthetic_batch(vocab, case.batch, case.seq)
+    rounds = max(3, 24 // case.batch) if "bert-base" in case.model else max(5, 40 // case.batch)
+    benchmark.extra_info.update(
+        {
+            "model": pair.about,
+            "precision": precision,
+            "seq": case.seq,
+            "batch": case.batch,
+            "threads": 1,
+            "quant_config": DynamicQuantConfig().to_dict(),
+        }
+    )
+    with pinned_threads(1), torch.inference_mode():
+        benchmark.pedantic(_forward(model, batch), rounds=rounds, warmup_rounds=2)
+    if precision == "fp32":
+        return
+    sizes = _sizes(pair)
+    speed = paired_speedup(
+        _forward(pair.fp32, batch), _forward(pair.int8, batch), rounds=rounds, warmup=2, threads=1
+    )
+    benchmark.extra_info.update(sizes)
+    benchmark.extra_info.update(
+        {
+            "speedup": speed.ratio,
+            "speedup_q1": speed.q1,
+            "speedup_q3": speed.q3,
+            "fp32_median_s": speed.baseline.median,
+            "int8_median_s": speed.candidate.median,
+        }
+    )
+    lo, hi = LINEAR_RATIO
+    assert lo <= sizes["linear_bytes_ratio"] <= hi, sizes
+    assert sizes["size_int8_bytes"] < sizes["size_fp32_bytes"]
+    min_speedup = pytestconfig.getoption("--min-speedup")
+    assert speed.ratio >= min_speedup, (
+        f"int8 speedup {speed.ratio:.2f}x (IQR {speed.q1:.2f}-{speed.q3:.2f}) "
+        f"< {min_speedup}x for {case.id}"
+    )
+
+
+def test_mrpc_quality(benchmark, pytestconfig: pytest.Config, mrpc_classifier) -> None:
+    """F1 on MRPC dev, fp32 vs int8, batch 8, max length 128; the row times the int8 pass."""
+    clf = mrpc_classifier
+    batches = clf.dev.batches(8)
+    with pinned_threads(1):
+        fp32 = evaluate_classifier(clf.fp32, batches, desc="MRPC dev fp32")
+        int8 = benchmark.pedantic(
+            evaluate_classifier,
+            args=(clf.int8, batches),
+            kwargs={"desc": "MRPC dev int8"},
+            rounds=1,
+            iterations=1,
+        )
+    drop = 100 * (fp32.metrics["f1"] - int8.metrics["f1"])
+    benchmark.extra_info.update(
+        {
+            "model": clf.model_about,
+            "data": clf.data_about,
+            "split": f"MRPC dev ({len(clf.dev)} pairs)",
+            "max_length": 128,
+            "batch": 8,
+            "threads": 1,
+            "quant_config": clf.quant_config.to_dict(),
+            "f1_fp32": fp32.metrics["f1"],
+            "f1_int8": int8.metrics["f1"],
+            "f1_drop_pts": drop,
+            "accuracy_fp32": fp32.metrics["accuracy"],
+            "accuracy_int8": int8.metrics["accuracy"],
+            "eval_fp32_s": fp32.seconds,
+            "eval_int8_s": int8.seconds,
+            "size_fp32_bytes": serialized_size(clf.fp32),
+            "size_int8_bytes": serialized_size(clf.int8),
+        }
+    )
+    budget = pytestconfig.getoption("--f1-budget")
+    assert drop <= budget, f"F1 drop {drop:.2f} pt > budget {budget} pt"
+    positives, total = int(clf.dev.labels.sum()), len(clf.dev)
+    majority_f1 = 2 * positives / (total + positives)  # F1 of always answering "paraphrase"
+    assert fp32.metrics["f1"] > majority_f1 + 0.02, "fine-tuned model did not learn MRPC"
+
+
+def test_int8_roundtrip(tmp_path, mrpc_classifier) -> None:
+    """A saved and reloaded int8 model gives exactly the saved model's logits."""
+    clf = mrpc_classifier
+    batch = {k: v for k, v in clf.dev.batches(16)[0].items() if k != "labels"}
+    path = save_quantized(clf.int8, tmp_path / "int8", clf.quant_config)
+    reloaded = load_quantized(path)
+    with torch.inference_mode():
+        assert torch.equal(logits_of(clf.int8, batch), logits_of(reloaded, batch))

@@ -1,0 +1,44 @@
+"""The one place that touches ``torch.ao.quantization`` and silences its deprecation warnings.
+
+torch 2.13 still ships eager-mode ``torch.ao.quantization`` (quantize_dynamic, observers,
+fbgemm/x86 kernels) but warns on import and on every call that it is deprecated in favour of
+torchao. On an AVX2 CPU without VNNI, torchao's int8 dynamic config runs ~28x *slower* than
+fp32 in eager mode, while fbgemm's packed int8 kernels (engine ``x86``) are the fast path, so
+the suite keeps using torch.ao and filters exactly these messages here, nowhere else. When
+torch removes the API, this module is where the migration lands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+# Messages torch 2.13 emits for the deprecated eager quantization API and quantized tensors.
+_DEPRECATION_PATTERNS = (
+    r"torch\.ao\.quantization is deprecated",
+    r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
+    r"TypedStorage is deprecated",  # torch.load of quantized tensors still goes through it
+)
+
+
+@contextlib.contextmanager
+def quiet_deprecations() -> Iterator[None]:
+    """Suppress torch.ao's deprecation warnings (only those) inside the block."""
+    with warnings.catch_warnings():
+        for pattern in _DEPRECATION_PATTERNS:
+            warnings.filterwarnings("ignore", message=pattern)
+        yield
+
+
+with quiet_deprecations():
+    import torch.ao.nn.quantized.dynamic as nnqd
+    from torch.ao.quantization import quantize_dynamic as _quantize_dynamic
+
+__all__ = ["nnqd", "quantize_dynamic", "quiet_deprecations"]
+
+
+def quantize_dynamic(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """``torch.ao.quantization.quantize_dynamic`` without its deprecation warnings."""
+    with quiet_deprecations():
+        return _quantize_dynamic(*args, **kwargs)

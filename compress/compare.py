@@ -1,0 +1,284 @@
+"""Compare two pytest-benchmark JSON result files on time and on extra_info metrics."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tabulate import tabulate
+
+from compress.errors import InputError
+from compress.fingerprint import fingerprint_diff
+
+OK, IMPROVED, REGRESSION = "ok", "improved", "REGRESSION"
+NOT_COMPARABLE, MISSING, NEW, INFO = "not comparable", "missing", "new", "info"
+JUDGED = frozenset({OK, IMPROVED, REGRESSION})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a numeric metric is matched, displayed and gated."""
+
+    pattern: str  # fnmatch glob over the metric name: "speedup", "f1_*", "*_bytes"
+    better: str | None = None  # "higher" | "lower"; None: report only, never gated
+    tol: float = 0.0  # allowed move in the worse direction before it counts as a regression
+    relative: bool = False  # tol is a fraction of the baseline (True) or an absolute amount
+    unit: str = ""  # "s" | "bytes" | "x" | "frac" | "pts" | "ratio" | "": display only
+    tol_option: str | None = None  # Options field that overrides tol (CLI-tunable)
+
+    def matches(self, key: str) -> bool:
+        """True when this rule applies to metric `key`."""
+        return fnmatch.fnmatchcase(key, self.pattern)
+
+
+# First match wins: keep specific rules above the general ones they would shadow.
+RULES: tuple[Rule, ...] = (
+    Rule("speedup*_q[13]", unit="x"),  # speedup quartiles: report only
+    Rule("*_drop_pts", "lower", 0.5, unit="pts"),  # above "f1_*", which would match f1_drop_pts
+    Rule("f1_*", "higher", 0.01, unit="frac", tol_option="quality_tol"),
+    Rule("accuracy_*", "higher", 0.01, unit="frac", tol_option="quality_tol"),
+    Rule("speedup*", "higher", 0.10, relative=True, unit="x"),
+    Rule("*_bytes", "lower", 0.01, relative=True, unit="bytes"),
+    Rule("*_ratio", "lower", 0.005, unit="ratio"),
+)
+UNKNOWN_RULE = Rule("*")  # numeric keys no rule matches: shown as info, never gated
+TIME_METRIC = "time median"
+TIME_RULE = Rule(TIME_METRIC, "lower", 0.15, relative=True, unit="s", tol_option="time_tol")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs for compare(); defaults match the CLI defaults."""
+
+    time_tol: float = 0.15  # allowed relative slowdown of stats.median
+    quality_tol: float = 0.01  # allowed absolute drop of f1_* / accuracy_* fractions
+    include_time: bool = True  # False: no time rows at all (--no-time)
+    gate_time_anyway: bool = False  # gate time even when fingerprints differ
+    only: str | None = None  # keep benchmarks whose fullname contains this substring
+    strict: bool = False  # a benchmark or metric missing from the candidate is a regression
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared metric of one benchmark."""
+
+    benchmark: str  # fullname, the matching key
+    name: str  # short name for display
+    metric: str
+    baseline: float | None
+    candidate: float | None
+    status: str
+    unit: str = ""
+    regression: bool = False
+
+    @property
+    def change(self) -> str:
+        """Relative % for times/sizes/speedups, absolute difference for fractions/points."""
+        if self.baseline is None or self.candidate is None:
+            return ""
+        delta = self.candidate - self.baseline
+        if self.unit in ("frac", "ratio"):
+            return f"{delta:+.3f}"
+        if self.unit == "pts":
+            return f"{delta:+.2f}"
+        if self.baseline == 0:
+            return "n/a"
+        return f"{100 * delta / abs(self.baseline):+.1f}%"
+
+
+def rule_for(key: str, rules: Iterable[Rule] = RULES) -> Rule:
+    """The first rule matching metric `key`, or an ungated rule for unknown keys."""
+    return next((rule for rule in rules if rule.matches(key)), UNKNOWN_RULE)
+
+
+def judge(rule: Rule, baseline: float, candidate: float, options: Options = Options()) -> str:
+    """Status of one metric: ok, improved, REGRESSION, or info for ungated rules."""
+    if rule.better is None:
+        return INFO
+    if not (math.isfinite(baseline) and math.isfinite(candidate)):
+        return REGRESSION if math.isfinite(baseline) else INFO
+    tol = getattr(options, rule.tol_option) if rule.tol_option else rule.tol
+    margin = tol * abs(baseline) if rule.relative else tol
+    sign = 1 if rule.better == "higher" else -1
+    gain = sign * (candidate - baseline)  # > 0 means better
+    if math.isclose(abs(gain), margin, rel_tol=1e-9, abs_tol=1e-12):
+        return OK
+    if gain < -margin:
+        return REGRESSION
+    return IMPROVED if gain > margin else OK
+
+
+def time_comparability(baseline: Mapping, candidate: Mapping) -> list[str]:
+    """Reasons the two result files' timings are not comparable; empty when they are."""
+    old, new = (
+        _mapping(_mapping(doc, "machine_info"), "fingerprint") for doc in (baseline, candidate)
+    )
+    missing = [who for who, fp in (("baseline", old), ("candidate", new)) if not fp]
+    if missing:
+        return [f"no machine_info.fingerprint in {who}" for who in missing]
+    return fingerprint_diff(old, new)
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _mapping(doc: Mapping, key: str) -> Mapping:
+    value = doc.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _metrics(bench: Mapping) -> dict[str, float]:
+    return {k: float(v) for k, v in _mapping(bench, "extra_info").items() if _numeric(v)}
+
+
+def _median(bench: Mapping) -> float | None:
+    value = _mapping(bench, "stats").get("median")
+    return float(value) if _numeric(value) else None
+
+
+def _compare_bench(
+    base: Mapping, cand: Mapping, options: Options, rules: Sequence[Rule], gate_time: bool
+) -> list[Row]:
+    full, name = base["fullname"], base.get("name") or base["fullname"]
+    rows: list[Row] = []
+    old_time, new_time = _median(base), _median(cand)
+    if options.include_time and old_time is not None and new_time is not None:
+        status = judge(TIME_RULE, old_time, new_time, options) if gate_time else NOT_COMPARABLE
+        rows.append(Row(full, name, TIME_METRIC, old_time, new_time, status, "s"))
+    old, new = _metrics(base), _metrics(cand)
+    for key in [*old, *(k for k in new if k not in old)]:
+        rule = rule_for(key, rules)
+        if key not in new:
+            rows.append(Row(full, name, key, old[key], None, MISSING, rule.unit))
+        elif key not in old:
+            rows.append(Row(full, name, key, None, new[key], NEW, rule.unit))
+        else:
+            status = judge(rule, old[key], new[key], options)
+            rows.append(Row(full, name, key, old[key], new[key], status, rule.unit))
+    return rows
+
+
+def compare(
+    baseline: Mapping,
+    candidate: Mapping,
+    options: Options = Options(),
+    rules: Sequence[Rule] = RULES,
+) -> list[Row]:
+    """Compare two loaded pytest-benchmark result documents, matching benchmarks by fullname."""
+    gate_time = options.gate_time_anyway or not time_comparability(baseline, candidate)
+    old = {b["fullname"]: b for b in baseline["benchmarks"]}
+    new = {b["fullname"]: b for b in candidate["benchmarks"]}
+    rows: list[Row] = []
+    for full in [*old, *(f for f in new if f not in old)]:
+        if options.only is not None and options.only not in full:
+            continue
+        if full in old and full in new:
+            rows += _compare_bench(old[full], new[full], options, rules, gate_time)
+            continue
+        bench = old.get(full) or new[full]
+        status = MISSING if full in old else NEW
+        rows.append(Row(full, bench.get("name") or full, "(benchmark)", None, None, status))
+    strict = {REGRESSION, MISSING} if options.strict else {REGRESSION}
+    return [replace(row, regression=row.status in strict) for row in rows]
+
+
+def load_results(path: str | Path) -> dict:
+    """Load a pytest-benchmark JSON file; raise InputError naming the file and the problem."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise InputError(path, 'not a pytest-benchmark result: no "benchmarks" list')
+    for i, bench in enumerate(doc["benchmarks"]):
+        if not isinstance(bench, dict) or not isinstance(bench.get("fullname"), str):
+            raise InputError(path, f'benchmarks[{i}] is not an object with a "fullname" string')
+    return doc
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    if unit == "s":
+        return f"{value * 1e3:#.4g} ms"
+    if unit == "bytes":
+        return f"{value / 2**20:,.2f} MiB"
+    if unit == "x":
+        return f"{value:.2f}x"
+    return f"{value:.4g}"
+
+
+def render(rows: Sequence[Row]) -> str:
+    """The rows as a tabulate table."""
+    table = [
+        (
+            r.name,
+            r.metric,
+            _fmt(r.baseline, r.unit),
+            _fmt(r.candidate, r.unit),
+            r.change,
+            f"{REGRESSION} ({r.status})" if r.regression and r.status != REGRESSION else r.status,
+        )
+        for r in rows
+    ]
+    headers = ("benchmark", "metric", "baseline", "candidate", "change", "status")
+    align = ("left", "left", "right", "right", "right", "left")
+    return tabulate(table, headers, tablefmt="github", colalign=align, disable_numparse=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m compress.compare", description=__doc__)
+    parser.add_argument("baseline", help="baseline pytest-benchmark JSON")
+    parser.add_argument("candidate", help="candidate pytest-benchmark JSON")
+    parser.add_argument("--time-tol", type=float, default=0.15, help="allowed relative slowdown")
+    parser.add_argument("--quality-tol", type=float, default=0.01, help="allowed F1/accuracy drop")
+    parser.add_argument("--no-time", action="store_true", help="skip time rows")
+    parser.add_argument(
+        "--gate-time-anyway", action="store_true", help="gate time even if machines differ"
+    )
+    parser.add_argument("--only", metavar="SUBSTRING", help="only benchmarks whose fullname has it")
+    parser.add_argument("--strict", action="store_true", help="anything missing is a regression")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: print the comparison; 0 = no regression, 1 = regression, 2 = bad input."""
+    args = _parser().parse_args(argv)
+    try:
+        baseline, candidate = load_results(args.baseline), load_results(args.candidate)
+    except InputError as exc:
+        print(f"compare: error: {exc}", file=sys.stderr)
+        return 2
+    options = Options(
+        time_tol=args.time_tol,
+        quality_tol=args.quality_tol,
+        include_time=not args.no_time,
+        gate_time_anyway=args.gate_time_anyway,
+        only=args.only,
+        strict=args.strict,
+    )
+    rows = compare(baseline, candidate, options)
+    print(render(rows) if rows else "no benchmarks to compare")
+    reasons = time_comparability(baseline, candidate) if options.include_time else []
+    if reasons:
+        verdict = "gated anyway" if options.gate_time_anyway else "not gated"
+        print(f"\ntime {verdict}, machines differ: " + "; ".join(reasons))
+    regressions = sum(r.regression for r in rows)
+    compared = sum(r.status in JUDGED or r.regression for r in rows)
+    print(f"\n{regressions} regressions in {compared} compared metrics")
+    return 1 if regressions else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Dynamic int8 quantization: weights stored as int8, activations quantized on the fly."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from compress import _torch_ao
+
+# Module types dynamic quantization can replace, by the name users write in configs.
+QUANTIZABLE_TYPES: dict[str, type[nn.Module]] = {
+    "Linear": nn.Linear,
+    "LSTM": nn.LSTM,
+    "GRU": nn.GRU,
+    "LSTMCell": nn.LSTMCell,
+    "GRUCell": nn.GRUCell,
+    "RNNCell": nn.RNNCell,
+}
+ENGINES = ("x86", "fbgemm", "qnnpack", "onednn")
+
+
+def default_engine() -> str:
+    """The fastest int8 engine this build supports: x86 (fbgemm+onednn) on x86, else qnnpack."""
+    supported = torch.backends.quantized.supported_engines
+    for engine in ("x86", "fbgemm", "qnnpack"):
+        if engine in supported:
+            return engine
+    raise RuntimeError(f"this torch build supports no int8 engine (has {supported})")
+
+
+@dataclass(frozen=True)
+class DynamicQuantConfig:
+    """What to quantize dynamically and with which kernels."""
+
+    module_types: tuple[str, ...] = ("Linear",)  # keys of QUANTIZABLE_TYPES to replace
+    dtype: str = "qint8"  # weight dtype: "qint8" (int8 weights) or "float16"
+    engine: str = "auto"  # quantized engine; "auto" picks default_engine()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.module_types, str | list):
+            object.__setattr__(
+                self,
+                "module_types",
+                tuple(
+                    [self.module_types] if isinstance(self.module_types, str) else self.module_types
+                ),
+            )
+        if not self.module_types:
+            raise ValueError(
+                f"module_types is empty: name at least one of {sorted(QUANTIZABLE_TYPES)}"
+            )
+        unknown = sorted(set(self.module_types) - set(QUANTIZABLE_TYPES))
+        if unknown:
+            raise ValueError(
+                f"unknown module type(s) {unknown}; expected some of {sorted(QUANTIZABLE_TYPES)}"
+            )
+        if self.dtype not in ("qint8", "float16"):
+            raise ValueError(f"dtype must be 'qint8' or 'float16', got {self.dtype!r}")
+        if self.engine != "auto" and self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; expected 'auto' or one of {ENGINES}")
+        if self.engine != "auto" and self.engine not in torch.backends.quantized.supported_engines:
+            raise ValueError(
+                f"engine {self.engine!r} is not supported by this torch build "
+                f"(supported: {torch.backends.quantized.supported_engines})"
+            )
+
+    @property
+    def resolved_engine(self) -> str:
+        """The engine that will actually run."""
+        return default_engine() if self.engine == "auto" else self.engine
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly form, with the engine resolved."""
+        return {
+            "module_types": list(self.module_types),
+            "dtype": self.dtype,
+            "engine": self.resolved_engine,
+        }
+
+
+@contextlib.contextmanager
+def quantized_engine(engine: str) -> Iterator[None]:
+    """Set ``torch.backends.quantized.engine`` inside the block and restore it afterwards."""
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+def quantize_dynamic(model: nn.Module, config: DynamicQuantConfig | None = None) -> nn.Module:
+    """Return an int8 copy of ``model``; the input model is left untouched.
+
+    Sets ``torch.backends.quantized.engine`` to the config's engine and leaves it set: weights
+    are packed for that engine and the model must run under it.
+    """
+    config = config or DynamicQuantConfig()
+    types = {QUANTIZABLE_TYPES[name] for name in config.module_types}
+    dtype = torch.qint8 if config.dtype == "qint8" else torch.float16
+    source = copy.deepcopy(model).eval()
+    torch.backends.quantized.engine = config.resolved_engine
+    return _torch_ao.quantize_dynamic(source, types, dtype=dtype, inplace=True)

@@ -1,0 +1,114 @@
+"""Shared pytest options and session-scoped fixtures for tests/ and benchmarks/.
+
+Data and models resolve in the order documented in README.md; a source that cannot be found
+skips the cases that need it, with a message saying how to provide it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pytest
+import torch
+
+from compress.fingerprint import machine_fingerprint
+from compress.quantize import DynamicQuantConfig, quantize_dynamic
+from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
+from fixtures.errors import SourceUnavailable
+from fixtures.finetune import FinetuneRecipe, finetuned_classifier
+from fixtures.glue import PairSplit, load_mrpc
+from fixtures.models import DEFAULT_MODEL, resolve_model
+
+T = TypeVar("T")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("compress-bench")
+    group.addoption(
+        "--glue-dir",
+        default=None,
+        help="directory with MRPC/train.tsv and MRPC/dev.tsv (default: $GLUE_DIR)",
+    )
+    group.addoption(
+        "--model",
+        default=os.environ.get("COMPRESS_BENCH_MODEL", DEFAULT_MODEL),
+        help="model to fine-tune: 'minilm-l6' (offline default), a local "
+        "save_pretrained directory, or a hub name such as bert-base-uncased",
+    )
+    group.addoption(
+        "--f1-budget",
+        type=float,
+        default=1.0,
+        help="largest allowed F1 drop fp32 - int8, in points (default 1.0)",
+    )
+    group.addoption(
+        "--min-speedup",
+        type=float,
+        default=1.3,
+        help="smallest allowed fp32/int8 latency ratio (default 1.3)",
+    )
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Record what makes timings comparable: CPU, ISA flags, int8 engine, versions, threads."""
+    machine_info["fingerprint"] = machine_fingerprint()
+
+
+def _need(load: Callable[..., T], *args: object) -> T:
+    """Call ``load``; skip the requesting case if no source can provide what it loads."""
+    try:
+        return load(*args)
+    except SourceUnavailable as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def glue_dir(pytestconfig: pytest.Config) -> Iterator[str | None]:
+    """The GLUE directory from --glue-dir, else $GLUE_DIR, else None (hub or skip)."""
+    yield pytestconfig.getoption("--glue-dir") or os.environ.get("GLUE_DIR") or None
+
+
+@pytest.fixture(scope="session")
+def mrpc_train(glue_dir: str | None) -> Iterator[PairSplit]:
+    yield _need(load_mrpc, "train", glue_dir)
+
+
+@pytest.fixture(scope="session")
+def mrpc_dev(glue_dir: str | None) -> Iterator[PairSplit]:
+    yield _need(load_mrpc, "dev", glue_dir)
+
+
+@dataclass(frozen=True)
+class MrpcClassifier:
+    """A fine-tuned fp32 MRPC classifier, its int8 twin, and the tokenized dev split."""
+
+    fp32: torch.nn.Module
+    int8: torch.nn.Module
+    quant_config: DynamicQuantConfig
+    dev: Encoded
+    model_about: str  # which weights, fine-tuned how
+    data_about: str  # which files (with hashes) the figures come from
+
+
+@pytest.fixture(scope="session")
+def mrpc_classifier(
+    pytestconfig: pytest.Config, mrpc_train: PairSplit, mrpc_dev: PairSplit
+) -> Iterator[MrpcClassifier]:
+    """The --model fine-tuned on MRPC train (cached by recipe hash), fp32 and dynamic int8."""
+    base = _need(resolve_model, pytestconfig.getoption("--model"))
+    recipe = FinetuneRecipe()
+    tuned = finetuned_classifier(base, mrpc_train, recipe, threads=os.cpu_count() or 1)
+    fp32 = load_classifier(tuned)
+    config = DynamicQuantConfig()
+    dev = encode_pairs(load_tokenizer(tuned), mrpc_dev, recipe.max_length)
+    yield MrpcClassifier(
+        fp32,
+        quantize_dynamic(fp32, config),
+        config,
+        dev,
+        tuned.description,
+        f"train: {mrpc_train.source}; eval: {mrpc_dev.source}",
+    )

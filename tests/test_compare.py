@@ -1,0 +1,360 @@
+"""Tests for compress.compare on small synthetic pytest-benchmark result files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compress.compare import (
+    RULES,
+    TIME_METRIC,
+    Options,
+    Row,
+    compare,
+    judge,
+    main,
+    render,
+    rule_for,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BERT = "benchmarks/test_bert.py::test_bert_int8[sst2-dynamic]"
+MLP = "benchmarks/test_mlp.py::test_mlp_int8"
+
+FINGERPRINT = {
+    "cpu_model": "Test CPU @ 2.0GHz",
+    "isa": ["avx2", "avx512_vnni", "avx512f"],
+    "quantized_engine": "x86",
+    "threads": 2,
+    "versions": {"torch": "2.13.0", "transformers": "5.0.0", "onnxruntime": "1.20.0"},
+}
+
+BERT_EXTRA = {
+    "f1_fp32": 0.90,
+    "f1_int8": 0.89,
+    "f1_drop_pts": 1.0,
+    "size_fp32_bytes": 400_000_000,
+    "size_int8_bytes": 150_000_000,
+    "linear_bytes_ratio": 0.25,
+    "speedup": 2.0,
+    "speedup_q1": 1.9,
+    "speedup_q3": 2.1,
+    "quant_mode": "dynamic",  # non-numeric: ignored
+}
+
+
+def _bench(fullname: str, median: float, extra: dict[str, object]) -> dict[str, object]:
+    stats = {"min": median * 0.9, "max": median * 1.2, "mean": median, "median": median}
+    return {
+        "name": fullname.split("::")[-1],
+        "fullname": fullname,
+        "params": {},
+        "stats": {**stats, "stddev": 0.0, "iqr": 0.0, "q1": median, "q3": median, "rounds": 5},
+        "extra_info": dict(extra),
+    }
+
+
+def _results(fingerprint: dict[str, object] | None = FINGERPRINT) -> dict[str, object]:
+    machine_info = {"node": "test"} | ({"fingerprint": fingerprint} if fingerprint else {})
+    return {
+        "machine_info": machine_info,
+        "commit_info": {},
+        "benchmarks": [
+            _bench(BERT, 0.010, BERT_EXTRA),
+            _bench(MLP, 0.001, {"accuracy_fp32": 0.95, "accuracy_int8": 0.94}),
+        ],
+        "datetime": "2025-01-01T00:00:00",
+        "version": "5.3.1",
+    }
+
+
+def _with(doc: dict, fullname: str = BERT, median: float | None = None, **extra: object) -> dict:
+    """A copy of `doc` with one benchmark's median and/or extra_info changed."""
+    doc = copy.deepcopy(doc)
+    for bench in doc["benchmarks"]:
+        if bench["fullname"] == fullname:
+            if median is not None:
+                bench["stats"]["median"] = median
+            bench["extra_info"].update(extra)
+    return doc
+
+
+def _run(tmp_path: Path, baseline: object, candidate: object, *args: str) -> int:
+    paths = []
+    for name, doc in (("baseline.json", baseline), ("candidate.json", candidate)):
+        path = tmp_path / name
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+        paths.append(str(path))
+    return main([*paths, *args])
+
+
+def _table(out: str) -> dict[tuple[str, str], str]:
+    """{(benchmark, metric): status} from the printed github-style table."""
+    cells = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in out.splitlines()
+        if line.startswith("| ") and not line.startswith("| benchmark ")
+    ]
+    return {(c[0], c[1]): c[5] for c in cells}
+
+
+BERT_NAME = "test_bert_int8[sst2-dynamic]"
+SLOWER = {"median": 0.013}  # 30% slower than 0.010
+OTHER_ISA = dict(FINGERPRINT, isa=["avx2", "avx512f"])
+
+CASES = [
+    # id, candidate changes, candidate fingerprint, CLI args, metric, expected status, exit code
+    ("f1-drop-grows-1pt", {"f1_drop_pts": 2.0}, None, (), "f1_drop_pts", "REGRESSION", 1),
+    ("f1-drop-grows-0.3pt", {"f1_drop_pts": 1.3}, None, (), "f1_drop_pts", "ok", 0),
+    ("f1-int8-falls-2pts", {"f1_int8": 0.87}, None, (), "f1_int8", "REGRESSION", 1),
+    ("f1-int8-falls-exactly-tol", {"f1_int8": 0.88}, None, (), "f1_int8", "ok", 0),
+    ("f1-int8-rises", {"f1_int8": 0.91}, None, (), "f1_int8", "improved", 0),
+    ("quality-tol-wider", {"f1_int8": 0.87}, None, ("--quality-tol", "0.05"), "f1_int8", "ok", 0),
+    ("speedup-falls-20pct", {"speedup": 1.6}, None, (), "speedup", "REGRESSION", 1),
+    ("speedup-falls-5pct", {"speedup": 1.9}, None, (), "speedup", "ok", 0),
+    ("speedup-q1-never-gated", {"speedup_q1": 0.5}, None, (), "speedup_q1", "info", 0),
+    ("size-grows-5pct", {"size_int8_bytes": 157.5e6}, None, (), "size_int8_bytes", "REGRESSION", 1),
+    ("size-shrinks", {"size_int8_bytes": 100_000_000}, None, (), "size_int8_bytes", "improved", 0),
+    ("ratio-grows", {"linear_bytes_ratio": 0.26}, None, (), "linear_bytes_ratio", "REGRESSION", 1),
+    ("time-30pct-same-machine", SLOWER, None, (), TIME_METRIC, "REGRESSION", 1),
+    ("time-30pct-other-isa", SLOWER, OTHER_ISA, (), TIME_METRIC, "not comparable", 0),
+    ("time-gate-anyway", SLOWER, OTHER_ISA, ("--gate-time-anyway",), TIME_METRIC, "REGRESSION", 1),
+    ("time-wider-tol", SLOWER, None, ("--time-tol", "0.5"), TIME_METRIC, "ok", 0),
+    ("time-10pct-faster", {"median": 0.009}, None, (), TIME_METRIC, "ok", 0),
+    ("metric-only-in-candidate", {"calib_batches": 8}, None, (), "calib_batches", "new", 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fingerprint", "args", "metric", "status", "code"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_cli_gates_metric(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    changes: dict[str, object],
+    fingerprint: dict[str, object] | None,
+    args: tuple[str, ...],
+    metric: str,
+    status: str,
+    code: int,
+) -> None:
+    baseline = _results()
+    candidate = _with(_results(fingerprint or FINGERPRINT), **changes)
+    assert _run(tmp_path, baseline, candidate, *args) == code
+    out = capsys.readouterr().out
+    assert _table(out)[BERT_NAME, metric] == status
+    assert f"\n{code} regressions in " in out  # every case has at most one regression
+
+
+def test_identical_files_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(tmp_path, _results(), _results()) == 0
+    out = capsys.readouterr().out
+    statuses = set(_table(out).values())
+    assert statuses == {"ok", "info"}
+    assert "0 regressions in 11 compared metrics" in out  # 2 times + 7 BERT + 2 MLP
+    assert "quant_mode" not in out
+
+
+def test_unknown_numeric_key_is_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline = _with(_results(), calib_batches=8)
+    candidate = _with(_results(), calib_batches=1)
+    assert _run(tmp_path, baseline, candidate) == 0
+    assert _table(capsys.readouterr().out)[BERT_NAME, "calib_batches"] == "info"
+
+
+def test_different_isa_lists_differences(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(tmp_path, _results(), _with(_results(OTHER_ISA), **SLOWER)) == 0
+    out = capsys.readouterr().out
+    assert "time not gated" in out
+    assert "isa: baseline has avx512_vnni, candidate lacks it" in out
+
+
+@pytest.mark.parametrize(
+    ("key", "old", "new"),
+    [
+        pytest.param("f1_weighted_int8", 0.80, 0.70, id="f1-weighted"),
+        pytest.param("accuracy_mnli_int8", 0.80, 0.70, id="accuracy-task"),
+        pytest.param("speedup_ort", 2.0, 1.5, id="speedup-ort"),
+        pytest.param("onnx_int8_bytes", 100.0, 200.0, id="onnx-bytes"),
+        pytest.param("f1_ort_drop_pts", 0.5, 2.0, id="ort-drop-pts"),
+    ],
+)
+def test_future_keys_are_gated(key: str, old: float, new: float) -> None:
+    rows = compare(_with(_results(), **{key: old}), _with(_results(), **{key: new}))
+    assert [r.status for r in rows if r.metric == key] == ["REGRESSION"]
+
+
+@pytest.mark.parametrize(("strict", "regression"), [(False, False), (True, True)])
+def test_metric_missing_in_candidate(strict: bool, regression: bool) -> None:
+    candidate = _results()
+    del candidate["benchmarks"][0]["extra_info"]["f1_int8"]
+    rows = compare(_results(), candidate, Options(strict=strict))
+    [row] = [r for r in rows if r.metric == "f1_int8"]
+    assert (row.status, row.regression) == ("missing", regression)
+
+
+def test_missing_fingerprint_is_not_comparable() -> None:
+    rows = compare(_results(), _with(_results(fingerprint=None), **SLOWER))
+    assert {r.status for r in rows if r.metric == TIME_METRIC} == {"not comparable"}
+
+
+def test_no_time_skips_time_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(tmp_path, _results(), _with(_results(), **SLOWER), "--no-time") == 0
+    out = capsys.readouterr().out
+    assert TIME_METRIC not in out
+    assert "0 regressions in 9 compared metrics" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "status"),
+    [
+        pytest.param((), 0, "missing", id="lenient"),
+        pytest.param(("--strict",), 1, "REGRESSION (missing)", id="strict"),
+    ],
+)
+def test_missing_benchmark(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    code: int,
+    status: str,
+) -> None:
+    candidate = _results()
+    candidate["benchmarks"] = candidate["benchmarks"][:1]
+    assert _run(tmp_path, _results(), candidate, *args) == code
+    assert _table(capsys.readouterr().out)["test_mlp_int8", "(benchmark)"] == status
+
+
+def test_new_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline = _results()
+    baseline["benchmarks"] = baseline["benchmarks"][:1]
+    assert _run(tmp_path, baseline, _results(), "--strict") == 0
+    assert _table(capsys.readouterr().out)["test_mlp_int8", "(benchmark)"] == "new"
+
+
+def test_only_filters_benchmarks() -> None:
+    candidate = _with(_results(), fullname=MLP, accuracy_int8=0.5)
+    rows = compare(_results(), candidate, Options(only="test_bert"))
+    assert {r.benchmark for r in rows} == {BERT}
+    assert not any(r.regression for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(None, "file not found", id="missing-file"),
+        pytest.param('{"benchmarks": [', "invalid JSON", id="invalid-json"),
+        pytest.param('{"machine_info": {}}', '"benchmarks" list', id="no-benchmarks-key"),
+        pytest.param('{"benchmarks": {}}', '"benchmarks" list', id="benchmarks-not-list"),
+        pytest.param("[1, 2]", '"benchmarks" list', id="top-level-list"),
+        pytest.param('{"benchmarks": [{"name": "x"}]}', "benchmarks[0]", id="no-fullname"),
+    ],
+)
+@pytest.mark.parametrize("bad_side", ["baseline", "candidate"])
+def test_bad_input_exits_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    problem: str,
+    bad_side: str,
+) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / f"{bad_side}-bad.json"
+    good.write_text(json.dumps(_results()))
+    if content is not None:
+        bad.write_text(content)
+    paths = [bad, good] if bad_side == "baseline" else [good, bad]
+    assert main([str(p) for p in paths]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert str(bad) in captured.err
+    assert problem in captured.err
+
+
+@pytest.mark.parametrize(
+    ("key", "better"),
+    [
+        pytest.param("f1_weighted_int8", "higher", id="f1-prefix"),
+        pytest.param("accuracy_int8", "higher", id="accuracy-prefix"),
+        pytest.param("f1_drop_pts", "lower", id="drop-pts-beats-f1-prefix"),
+        pytest.param("speedup_ort", "higher", id="speedup-prefix"),
+        pytest.param("speedup_ort_q3", None, id="speedup-quartile"),
+        pytest.param("onnx_int8_bytes", "lower", id="bytes-suffix"),
+        pytest.param("linear_bytes_ratio", "lower", id="ratio-suffix"),
+        pytest.param("calib_batches", None, id="unknown"),
+    ],
+)
+def test_rule_matching(key: str, better: str | None) -> None:
+    assert rule_for(key, RULES).better == better
+
+
+def test_judge_relative_and_absolute() -> None:
+    speedup, f1 = rule_for("speedup"), rule_for("f1_int8")
+    assert judge(speedup, 2.0, 1.8) == "ok"  # exactly -10%
+    assert judge(speedup, 2.0, 1.79) == "REGRESSION"
+    assert judge(speedup, 2.0, float("nan")) == "REGRESSION"
+    assert judge(f1, 0.9, 0.895) == "ok"
+    assert judge(f1, 0.9, 0.895, Options(quality_tol=0.001)) == "REGRESSION"
+
+
+@pytest.mark.parametrize(
+    ("unit", "baseline", "candidate", "change"),
+    [
+        pytest.param("s", 0.010, 0.013, "+30.0%", id="time-relative"),
+        pytest.param("x", 2.0, 1.6, "-20.0%", id="speedup-relative"),
+        pytest.param("frac", 0.90, 0.88, "-0.020", id="fraction-absolute"),
+        pytest.param("pts", 1.0, 2.5, "+1.50", id="points-absolute"),
+        pytest.param("bytes", 0, 10, "n/a", id="zero-baseline"),
+        pytest.param("bytes", None, 10, "", id="new"),
+    ],
+)
+def test_row_change(unit: str, baseline: float | None, candidate: float, change: str) -> None:
+    row = Row(BERT, BERT_NAME, "m", baseline, candidate, "ok", unit)
+    assert row.change == change
+
+
+def test_render_has_columns() -> None:
+    table = render(compare(_results(), _results()))
+    header = table.splitlines()[0]
+    for column in ("benchmark", "metric", "baseline", "candidate", "change", "status"):
+        assert column in header
+    assert "150.00 MiB" not in table  # sizes are shown in MiB: 150e6 bytes = 143.05 MiB
+    assert "143.05 MiB" in table
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        pytest.param({}, 0, id="identical-0"),
+        pytest.param({"speedup": 1.0}, 1, id="regression-1"),
+        pytest.param(None, 2, id="bad-file-2"),
+    ],
+)
+def test_module_entry_point(tmp_path: Path, changes: dict | None, code: int) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(_results()))
+    candidate = tmp_path / "candidate.json"
+    if changes is not None:
+        candidate.write_text(json.dumps(_with(_results(), **changes)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "compress.compare", str(baseline), str(candidate)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert ("regressions in" in proc.stdout) is (code != 2)
+
+
+def test_compare_does_not_import_torch() -> None:
+    code = "import sys, compress.compare; print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.strip() == "False", proc.stderr

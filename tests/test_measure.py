@@ -1,0 +1,76 @@
+"""Size, parameter and timing measurement."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from compress.measure import (
+    Timing,
+    count_parameters,
+    linear_weight_bytes,
+    paired_speedup,
+    pinned_threads,
+    serialized_size,
+    time_callable,
+)
+from compress.quantize import quantize_dynamic
+
+
+@pytest.fixture
+def mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 128))
+
+
+def test_linear_bytes_fp32_and_int8(mlp: nn.Module) -> None:
+    weights = 256 * 512 + 512 * 128
+    assert linear_weight_bytes(mlp) == 4 * weights
+    int8 = quantize_dynamic(mlp)
+    assert linear_weight_bytes(int8) == weights + 2 * 16  # int8 values + scale + zero point
+    assert 0.24 <= linear_weight_bytes(int8) / linear_weight_bytes(mlp) <= 0.27
+
+
+def test_parameter_count_survives_quantization(mlp: nn.Module) -> None:
+    expected = 256 * 512 + 512 + 512 * 128 + 128
+    assert count_parameters(mlp) == expected
+    assert count_parameters(quantize_dynamic(mlp)) == expected
+
+
+def test_serialized_size_shrinks_about_fourfold(mlp: nn.Module) -> None:
+    fp32, int8 = serialized_size(mlp), serialized_size(quantize_dynamic(mlp))
+    assert fp32 > 4 * (256 * 512 + 512 * 128)
+    assert 0.2 < int8 / fp32 < 0.3
+
+
+def test_pinned_threads_restores() -> None:
+    before = torch.get_num_threads()
+    with pinned_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be >= 1"), pinned_threads(0):
+        pass
+
+
+def test_timing_summary() -> None:
+    t = Timing.of([3.0, 1.0, 2.0, 4.0, 5.0])
+    assert (t.median, t.min, t.rounds) == (3.0, 1.0, 5)
+    assert t.q1 == 2.0 and t.q3 == 4.0
+    with pytest.raises(ValueError, match="no timings"):
+        Timing.of([])
+
+
+def test_time_callable_counts_rounds() -> None:
+    calls = []
+    timing = time_callable(lambda: calls.append(1), warmup=2, rounds=5)
+    assert timing.rounds == 5 and len(calls) == 7
+
+
+def test_paired_speedup_sees_a_known_ratio() -> None:
+    speed = paired_speedup(lambda: time.sleep(0.006), lambda: time.sleep(0.002), warmup=1, rounds=8)
+    assert 2.0 < speed.ratio < 3.5
+    assert speed.q1 <= speed.ratio <= speed.q3
+    assert speed.baseline.rounds == speed.candidate.rounds == 8
