@@ -20,7 +20,8 @@ from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
 from fixtures.errors import SourceUnavailable
 from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.glue import PairSplit, load_mrpc
-from fixtures.models import DEFAULT_MODEL, resolve_model
+from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, resolve_model
+from fixtures.sources import hub_reachable
 
 T = TypeVar("T")
 
@@ -35,7 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--model",
         default=os.environ.get("COMPRESS_BENCH_MODEL", DEFAULT_MODEL),
-        help="model to fine-tune: 'minilm-l6' (offline default), a local "
+        help="model to fine-tune: 'minilm-l6' (offline default), 'auto' "
+        "(bert-base-uncased if the hub is reachable, else minilm-l6), a local "
         "save_pretrained directory, or a hub name such as bert-base-uncased",
     )
     group.addoption(
@@ -50,6 +52,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=1.3,
         help="smallest allowed fp32/int8 latency ratio (default 1.3)",
     )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which model and data sources this run uses, before anything is measured."""
+    spec = config.getoption("--model")
+    if spec == "auto":
+        ran = (
+            AUTO_ONLINE
+            if hub_reachable()
+            else f"{DEFAULT_MODEL} (hub unreachable: offline default)"
+        )
+        spec = f"auto -> {ran}"
+    glue = config.getoption("--glue-dir") or os.environ.get("GLUE_DIR") or "unset (hub or skip)"
+    fp = machine_fingerprint()
+    return [
+        f"compress-bench: model {spec}; GLUE_DIR {glue}",
+        f"compress-bench: machine {fp['cpu_model']} [{' '.join(fp['isa'])}], int8 engine "
+        f"{fp['quantized_engine']}, fingerprint {fp['id']}; timed cases run on 1 thread",
+    ]
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:

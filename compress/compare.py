@@ -31,6 +31,7 @@ class Rule:
     relative: bool = False  # tol is a fraction of the baseline (True) or an absolute amount
     unit: str = ""  # "s" | "bytes" | "x" | "frac" | "pts" | "ratio" | "": display only
     tol_option: str | None = None  # Options field that overrides tol (CLI-tunable)
+    machine_dependent: bool = False  # gated only when fingerprints match, like time
 
     def matches(self, key: str) -> bool:
         """True when this rule applies to metric `key`."""
@@ -43,7 +44,8 @@ RULES: tuple[Rule, ...] = (
     Rule("*_drop_pts", "lower", 0.5, unit="pts"),  # above "f1_*", which would match f1_drop_pts
     Rule("f1_*", "higher", 0.01, unit="frac", tol_option="quality_tol"),
     Rule("accuracy_*", "higher", 0.01, unit="frac", tol_option="quality_tol"),
-    Rule("speedup*", "higher", 0.10, relative=True, unit="x"),
+    # int8 speedups depend on the ISA (VNNI, AVX-512) and engine: gate them like time.
+    Rule("speedup*", "higher", 0.10, relative=True, unit="x", machine_dependent=True),
     Rule("*_bytes", "lower", 0.01, relative=True, unit="bytes"),
     Rule("*_ratio", "lower", 0.005, unit="ratio"),
 )
@@ -160,7 +162,11 @@ def _compare_bench(
         elif key not in old:
             rows.append(Row(full, name, key, None, new[key], NEW, rule.unit))
         else:
-            status = judge(rule, old[key], new[key], options)
+            status = (
+                NOT_COMPARABLE
+                if rule.machine_dependent and not gate_time
+                else judge(rule, old[key], new[key], options)
+            )
             rows.append(Row(full, name, key, old[key], new[key], status, rule.unit))
     return rows
 
@@ -273,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reasons = time_comparability(baseline, candidate) if options.include_time else []
     if reasons:
         verdict = "gated anyway" if options.gate_time_anyway else "not gated"
-        print(f"\ntime {verdict}, machines differ: " + "; ".join(reasons))
+        print(f"\ntime and speedups {verdict}, machines differ: " + "; ".join(reasons))
     regressions = sum(r.regression for r in rows)
     compared = sum(r.status in JUDGED or r.regression for r in rows)
     print(f"\n{regressions} regressions in {compared} compared metrics")

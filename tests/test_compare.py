@@ -117,6 +117,17 @@ CASES = [
     ("quality-tol-wider", {"f1_int8": 0.87}, None, ("--quality-tol", "0.05"), "f1_int8", "ok", 0),
     ("speedup-falls-20pct", {"speedup": 1.6}, None, (), "speedup", "REGRESSION", 1),
     ("speedup-falls-5pct", {"speedup": 1.9}, None, (), "speedup", "ok", 0),
+    ("speedup-other-isa", {"speedup": 1.6}, OTHER_ISA, (), "speedup", "not comparable", 0),
+    (
+        "speedup-other-isa-anyway",
+        {"speedup": 1.6},
+        OTHER_ISA,
+        ("--gate-time-anyway",),
+        "speedup",
+        "REGRESSION",
+        1,
+    ),
+    ("quality-other-isa-still-gated", {"f1_int8": 0.87}, OTHER_ISA, (), "f1_int8", "REGRESSION", 1),
     ("speedup-q1-never-gated", {"speedup_q1": 0.5}, None, (), "speedup_q1", "info", 0),
     ("size-grows-5pct", {"size_int8_bytes": 157.5e6}, None, (), "size_int8_bytes", "REGRESSION", 1),
     ("size-shrinks", {"size_int8_bytes": 100_000_000}, None, (), "size_int8_bytes", "improved", 0),
@@ -173,7 +184,7 @@ def test_different_isa_lists_differences(
 ) -> None:
     assert _run(tmp_path, _results(), _with(_results(OTHER_ISA), **SLOWER)) == 0
     out = capsys.readouterr().out
-    assert "time not gated" in out
+    assert "time and speedups not gated" in out
     assert "isa: baseline has avx512_vnni, candidate lacks it" in out
 
 

@@ -12,6 +12,7 @@ import pytest
 from fixtures import glue
 from fixtures.errors import InputError, SourceUnavailable
 from fixtures.glue import PairSplit, find_mrpc_dir, load_mrpc, read_mrpc_tsv
+from fixtures.sources import OFFLINE_VARS
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
 ROWS = [
@@ -257,7 +258,7 @@ def test_hub_failure_is_source_unavailable(monkeypatch: pytest.MonkeyPatch) -> N
         raise ConnectionError("no route to host")
 
     monkeypatch.setattr(glue, "_load_hub", broken_hub)
-    for var in ("GLUE_DIR", *glue.OFFLINE_VARS):
+    for var in ("GLUE_DIR", *OFFLINE_VARS):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(SourceUnavailable, match=r"ConnectionError: no route to host.*GLUE_DIR"):
         load_mrpc("train")
