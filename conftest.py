@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -17,10 +18,10 @@ import torch
 from compress.fingerprint import machine_fingerprint
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
-from fixtures.errors import SourceUnavailable
+from fixtures.errors import InputError, SourceUnavailable
 from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.glue import PairSplit, load_mrpc
-from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, resolve_model
+from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
 from fixtures.sources import hub_reachable
 
 T = TypeVar("T")
@@ -52,6 +53,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=1.3,
         help="smallest allowed fp32/int8 latency ratio (default 1.3)",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Reject a bad --glue-dir/GLUE_DIR or local --model before anything runs or is saved."""
+    glue = config.getoption("--glue-dir") or os.environ.get("GLUE_DIR")
+    spec = config.getoption("--model")
+    try:
+        if glue:
+            for split in ("train", "dev"):
+                load_mrpc(split, glue)
+        if spec not in ("auto", *WHEEL_MODELS) and Path(spec).expanduser().exists():
+            resolve_model(spec)
+    except InputError as err:
+        raise pytest.UsageError(f"bad input: {err}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
