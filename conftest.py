@@ -136,7 +136,9 @@ def mrpc_classifier(
     """The --model fine-tuned on MRPC train (cached by recipe hash), fp32 and dynamic int8."""
     base = _need(resolve_model, pytestconfig.getoption("--model"))
     recipe = FinetuneRecipe()
-    tuned = finetuned_classifier(base, mrpc_train, recipe, threads=os.cpu_count() or 1)
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # show the fine-tuning progress bar (minutes)
+        tuned = finetuned_classifier(base, mrpc_train, recipe, threads=os.cpu_count() or 1)
     fp32 = load_classifier(tuned)
     config = DynamicQuantConfig()
     dev = encode_pairs(load_tokenizer(tuned), mrpc_dev, recipe.max_length)

@@ -147,7 +147,7 @@ def test_blockwise_error(
     weights = minilm_weights
     with pinned_threads(1):  # also for the error sums: 2 threads on 2 busy cores crawl
         trips = benchmark.pedantic(
-            round_trip, args=(weights.matrices, case.spec), rounds=3, iterations=1
+            round_trip, args=(weights.matrices, case.spec), rounds=10, iterations=1
         )
         stats = error_stats(weights.matrices, trips)
     measured[case] = stats

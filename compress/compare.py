@@ -47,6 +47,9 @@ RULES: tuple[Rule, ...] = (
     # int8 speedups depend on the ISA (VNNI, AVX-512) and engine: gate them like time.
     Rule("speedup*", "higher", 0.10, relative=True, unit="x", machine_dependent=True),
     Rule("*_bytes", "lower", 0.01, relative=True, unit="bytes"),
+    Rule("*sqnr_db", "higher", 0.1, unit="dB"),  # quantization error of compress.qmath
+    Rule("mse", "lower", 0.01, relative=True),
+    Rule("max_abs_err", "lower", 0.05, relative=True),
     Rule("*_ratio", "lower", 0.005, unit="ratio"),
 )
 UNKNOWN_RULE = Rule("*")  # numeric keys no rule matches: shown as info, never gated
@@ -64,6 +67,7 @@ class Options:
     gate_time_anyway: bool = False  # gate time even when fingerprints differ
     only: str | None = None  # keep benchmarks whose fullname contains this substring
     strict: bool = False  # a benchmark or metric missing from the candidate is a regression
+    show_info: bool = False  # also list ungated metrics (counts, timings in extra_info)
 
 
 @dataclass(frozen=True)
@@ -255,6 +259,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--only", metavar="SUBSTRING", help="only benchmarks whose fullname has it")
     parser.add_argument("--strict", action="store_true", help="anything missing is a regression")
+    parser.add_argument("--show-info", action="store_true", help="also list ungated metrics")
     return parser
 
 
@@ -273,9 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         gate_time_anyway=args.gate_time_anyway,
         only=args.only,
         strict=args.strict,
+        show_info=args.show_info,
     )
     rows = compare(baseline, candidate, options)
-    print(render(rows) if rows else "no benchmarks to compare")
+    shown = [r for r in rows if options.show_info or r.status != INFO]
+    print(render(shown) if shown else "no benchmarks to compare")
     reasons = time_comparability(baseline, candidate) if options.include_time else []
     if reasons:
         verdict = "gated anyway" if options.gate_time_anyway else "not gated"

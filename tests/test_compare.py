@@ -90,7 +90,7 @@ def _run(tmp_path: Path, baseline: object, candidate: object, *args: str) -> int
         path = tmp_path / name
         path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
         paths.append(str(path))
-    return main([*paths, *args])
+    return main([*paths, "--show-info", *args])
 
 
 def _table(out: str) -> dict[tuple[str, str], str]:
@@ -369,3 +369,17 @@ def test_compare_does_not_import_torch() -> None:
     code = "import sys, compress.compare; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_info_rows_hidden_without_show_info(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = _with(_results(), calib_batches=8)
+    paths = []
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(json.dumps(baseline))
+        paths.append(str(tmp_path / name))
+    assert main(paths) == 0
+    out = capsys.readouterr().out
+    assert "calib_batches" not in out and "speedup_q1" not in out
+    assert "f1_drop_pts" in out
