@@ -45,7 +45,16 @@ RULES: tuple[Rule, ...] = (
     Rule("f1_*", "higher", 0.01, unit="frac", tol_option="quality_tol"),
     Rule("accuracy_*", "higher", 0.01, unit="frac", tol_option="quality_tol"),
     # int8 speedups depend on the ISA (VNNI, AVX-512) and engine: gate them like time.
-    Rule("speedup*", "higher", 0.10, relative=True, unit="x", machine_dependent=True),
+    # Back-to-back runs on a shared 2-core VM moved speedups by up to 12%: tolerate 20%.
+    Rule(
+        "speedup*",
+        "higher",
+        0.20,
+        relative=True,
+        unit="x",
+        tol_option="speedup_tol",
+        machine_dependent=True,
+    ),
     Rule("*_bytes", "lower", 0.01, relative=True, unit="bytes"),
     Rule("*sqnr_db", "higher", 0.1, unit="dB"),  # quantization error of compress.qmath
     Rule("mse", "lower", 0.01, relative=True),
@@ -63,6 +72,7 @@ class Options:
 
     time_tol: float = 0.15  # allowed relative slowdown of stats.median
     quality_tol: float = 0.01  # allowed absolute drop of f1_* / accuracy_* fractions
+    speedup_tol: float = 0.20  # allowed relative drop of speedup* ratios
     include_time: bool = True  # False: no time rows at all (--no-time)
     gate_time_anyway: bool = False  # gate time even when fingerprints differ
     only: str | None = None  # keep benchmarks whose fullname contains this substring
@@ -253,6 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("candidate", help="candidate pytest-benchmark JSON")
     parser.add_argument("--time-tol", type=float, default=0.15, help="allowed relative slowdown")
     parser.add_argument("--quality-tol", type=float, default=0.01, help="allowed F1/accuracy drop")
+    parser.add_argument(
+        "--speedup-tol", type=float, default=0.20, help="allowed relative speedup drop"
+    )
     parser.add_argument("--no-time", action="store_true", help="skip time rows")
     parser.add_argument(
         "--gate-time-anyway", action="store_true", help="gate time even if machines differ"
@@ -274,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options(
         time_tol=args.time_tol,
         quality_tol=args.quality_tol,
+        speedup_tol=args.speedup_tol,
         include_time=not args.no_time,
         gate_time_anyway=args.gate_time_anyway,
         only=args.only,

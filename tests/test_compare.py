@@ -115,12 +115,21 @@ CASES = [
     ("f1-int8-falls-exactly-tol", {"f1_int8": 0.88}, None, (), "f1_int8", "ok", 0),
     ("f1-int8-rises", {"f1_int8": 0.91}, None, (), "f1_int8", "improved", 0),
     ("quality-tol-wider", {"f1_int8": 0.87}, None, ("--quality-tol", "0.05"), "f1_int8", "ok", 0),
-    ("speedup-falls-20pct", {"speedup": 1.6}, None, (), "speedup", "REGRESSION", 1),
-    ("speedup-falls-5pct", {"speedup": 1.9}, None, (), "speedup", "ok", 0),
-    ("speedup-other-isa", {"speedup": 1.6}, OTHER_ISA, (), "speedup", "not comparable", 0),
+    ("speedup-falls-25pct", {"speedup": 1.5}, None, (), "speedup", "REGRESSION", 1),
+    ("speedup-falls-15pct", {"speedup": 1.7}, None, (), "speedup", "ok", 0),
+    (
+        "speedup-tol-tighter",
+        {"speedup": 1.7},
+        None,
+        ("--speedup-tol", "0.1"),
+        "speedup",
+        "REGRESSION",
+        1,
+    ),
+    ("speedup-other-isa", {"speedup": 1.5}, OTHER_ISA, (), "speedup", "not comparable", 0),
     (
         "speedup-other-isa-anyway",
-        {"speedup": 1.6},
+        {"speedup": 1.5},
         OTHER_ISA,
         ("--gate-time-anyway",),
         "speedup",
@@ -308,8 +317,8 @@ def test_rule_matching(key: str, better: str | None) -> None:
 
 def test_judge_relative_and_absolute() -> None:
     speedup, f1 = rule_for("speedup"), rule_for("f1_int8")
-    assert judge(speedup, 2.0, 1.8) == "ok"  # exactly -10%
-    assert judge(speedup, 2.0, 1.79) == "REGRESSION"
+    assert judge(speedup, 2.0, 1.6) == "ok"  # exactly -20%
+    assert judge(speedup, 2.0, 1.59) == "REGRESSION"
     assert judge(speedup, 2.0, float("nan")) == "REGRESSION"
     assert judge(f1, 0.9, 0.895) == "ok"
     assert judge(f1, 0.9, 0.895, Options(quality_tol=0.001)) == "REGRESSION"
