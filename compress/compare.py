@@ -40,7 +40,7 @@ class Rule:
 
 # First match wins: keep specific rules above the general ones they would shadow.
 RULES: tuple[Rule, ...] = (
-    Rule("speedup*_q[13]", unit="x"),  # speedup quartiles: report only
+    Rule("speedup*_q[13]", unit="x", machine_dependent=True),  # speedup quartiles: report only
     Rule("*_drop_pts", "lower", 0.5, unit="pts"),  # above "f1_*", which would match f1_drop_pts
     Rule("f1_*", "higher", 0.01, unit="frac", tol_option="quality_tol"),
     Rule("accuracy_*", "higher", 0.01, unit="frac", tol_option="quality_tol"),
@@ -73,7 +73,7 @@ class Options:
     time_tol: float = 0.15  # allowed relative slowdown of stats.median
     quality_tol: float = 0.01  # allowed absolute drop of f1_* / accuracy_* fractions
     speedup_tol: float = 0.20  # allowed relative drop of speedup* ratios
-    include_time: bool = True  # False: no time rows at all (--no-time)
+    include_time: bool = True  # False: no time or speedup rows at all (--no-time)
     gate_time_anyway: bool = False  # gate time even when fingerprints differ
     only: str | None = None  # keep benchmarks whose fullname contains this substring
     strict: bool = False  # a benchmark or metric missing from the candidate is a regression
@@ -171,6 +171,8 @@ def _compare_bench(
     old, new = _metrics(base), _metrics(cand)
     for key in [*old, *(k for k in new if k not in old)]:
         rule = rule_for(key, rules)
+        if rule.machine_dependent and not options.include_time:
+            continue  # --no-time: only deterministic metrics (quality, sizes) are compared
         if key not in new:
             rows.append(Row(full, name, key, old[key], None, MISSING, rule.unit))
         elif key not in old:
@@ -266,7 +268,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speedup-tol", type=float, default=0.20, help="allowed relative speedup drop"
     )
-    parser.add_argument("--no-time", action="store_true", help="skip time rows")
+    parser.add_argument(
+        "--no-time",
+        action="store_true",
+        help="skip time and speedup rows (compare quality and sizes only)",
+    )
     parser.add_argument(
         "--gate-time-anyway", action="store_true", help="gate time even if machines differ"
     )

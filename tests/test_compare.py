@@ -230,7 +230,7 @@ def test_no_time_skips_time_rows(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert _run(tmp_path, _results(), _with(_results(), **SLOWER), "--no-time") == 0
     out = capsys.readouterr().out
     assert TIME_METRIC not in out
-    assert "0 regressions in 9 compared metrics" in out
+    assert "0 regressions in 8 compared metrics" in out  # no time rows, no speedup
 
 
 @pytest.mark.parametrize(
@@ -392,3 +392,10 @@ def test_info_rows_hidden_without_show_info(
     out = capsys.readouterr().out
     assert "calib_batches" not in out and "speedup_q1" not in out
     assert "f1_drop_pts" in out
+
+
+def test_no_time_also_drops_speedups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    candidate = _with(_results(), speedup=0.5)
+    assert _run(tmp_path, _results(), candidate, "--no-time") == 0
+    out = capsys.readouterr().out
+    assert "speedup" not in out and TIME_METRIC not in out and "f1_int8" in out
