@@ -32,13 +32,95 @@ def quiet_deprecations() -> Iterator[None]:
 
 
 with quiet_deprecations():
+    import torch.ao.nn.intrinsic.qat as nniqat
+    import torch.ao.nn.intrinsic.quantized as nniq
+    import torch.ao.nn.qat as nnqat
+    import torch.ao.nn.quantized as nnq
     import torch.ao.nn.quantized.dynamic as nnqd
+    from torch.ao.quantization import (
+        DeQuantStub,
+        FakeQuantize,
+        FakeQuantizeBase,
+        FusedMovingAvgObsFakeQuantize,
+        HistogramObserver,
+        MinMaxObserver,
+        MovingAverageMinMaxObserver,
+        MovingAveragePerChannelMinMaxObserver,
+        ObserverBase,
+        PerChannelMinMaxObserver,
+        QConfig,
+        QuantStub,
+        get_default_qat_qconfig,
+        get_default_qconfig,
+    )
+    from torch.ao.quantization import convert as _convert
+    from torch.ao.quantization import fuse_modules as _fuse_modules
+    from torch.ao.quantization import fuse_modules_qat as _fuse_modules_qat
+    from torch.ao.quantization import prepare as _prepare
+    from torch.ao.quantization import prepare_qat as _prepare_qat
     from torch.ao.quantization import quantize_dynamic as _quantize_dynamic
 
-__all__ = ["nnqd", "quantize_dynamic", "quiet_deprecations"]
+__all__ = [
+    "DeQuantStub",
+    "FakeQuantize",
+    "FakeQuantizeBase",
+    "FusedMovingAvgObsFakeQuantize",
+    "HistogramObserver",
+    "MinMaxObserver",
+    "MovingAverageMinMaxObserver",
+    "MovingAveragePerChannelMinMaxObserver",
+    "ObserverBase",
+    "PerChannelMinMaxObserver",
+    "QConfig",
+    "QuantStub",
+    "convert",
+    "fuse_modules",
+    "fuse_modules_qat",
+    "get_default_qat_qconfig",
+    "get_default_qconfig",
+    "nniq",
+    "nniqat",
+    "nnq",
+    "nnqat",
+    "nnqd",
+    "prepare",
+    "prepare_qat",
+    "quantize_dynamic",
+    "quiet_deprecations",
+]
 
 
 def quantize_dynamic(*args, **kwargs):  # type: ignore[no-untyped-def]
     """``torch.ao.quantization.quantize_dynamic`` without its deprecation warnings."""
     with quiet_deprecations():
         return _quantize_dynamic(*args, **kwargs)
+
+
+def fuse_modules(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """``torch.ao.quantization.fuse_modules`` (eval-mode fusion) without deprecation warnings."""
+    with quiet_deprecations():
+        return _fuse_modules(*args, **kwargs)
+
+
+def fuse_modules_qat(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """``torch.ao.quantization.fuse_modules_qat`` (train-mode fusion), quietly."""
+    with quiet_deprecations():
+        return _fuse_modules_qat(*args, **kwargs)
+
+
+def prepare(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """``torch.ao.quantization.prepare`` (insert observers) without deprecation warnings."""
+    with quiet_deprecations():
+        return _prepare(*args, **kwargs)
+
+
+def prepare_qat(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """``torch.ao.quantization.prepare_qat`` (insert fake-quant) without deprecation warnings."""
+    with quiet_deprecations():
+        return _prepare_qat(*args, **kwargs)
+
+
+def convert(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """``torch.ao.quantization.convert`` (swap in int8 modules) without deprecation warnings."""
+    with quiet_deprecations():
+        return _convert(*args, **kwargs)

@@ -33,6 +33,17 @@ def default_engine() -> str:
     raise RuntimeError(f"this torch build supports no int8 engine (has {supported})")
 
 
+def check_engine(engine: str) -> None:
+    """Raise ValueError unless ``engine`` is "auto" or an int8 engine this torch supports."""
+    if engine != "auto" and engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected 'auto' or one of {ENGINES}")
+    if engine != "auto" and engine not in torch.backends.quantized.supported_engines:
+        raise ValueError(
+            f"engine {engine!r} is not supported by this torch build "
+            f"(supported: {torch.backends.quantized.supported_engines})"
+        )
+
+
 @dataclass(frozen=True)
 class DynamicQuantConfig:
     """What to quantize dynamically and with which kernels."""
@@ -61,13 +72,7 @@ class DynamicQuantConfig:
             )
         if self.dtype not in ("qint8", "float16"):
             raise ValueError(f"dtype must be 'qint8' or 'float16', got {self.dtype!r}")
-        if self.engine != "auto" and self.engine not in ENGINES:
-            raise ValueError(f"unknown engine {self.engine!r}; expected 'auto' or one of {ENGINES}")
-        if self.engine != "auto" and self.engine not in torch.backends.quantized.supported_engines:
-            raise ValueError(
-                f"engine {self.engine!r} is not supported by this torch build "
-                f"(supported: {torch.backends.quantized.supported_engines})"
-            )
+        check_engine(self.engine)
 
     @property
     def resolved_engine(self) -> str:
