@@ -1,0 +1,164 @@
+"""Dynamic int8 quantization of {LSTM, Linear} (reference experiment 3: LSTM LM on WikiText-2).
+
+Reference (PyTorch's dynamic quantization tutorial, word_language_model LSTM, 33,278 words,
+ninp 512, nhid 256, 5 layers): size 113.9 -> 79.7 MB, loss 5.167 -> 5.168, eval 203 s -> 110 s.
+Here the model is trained from scratch (a smaller recipe, see LMRecipe) on the data available;
+every result says which files it was trained and evaluated on. Runs on one thread, serially.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import pytest
+import torch
+
+from compress.measure import count_parameters, paired_speedup, pinned_threads, serialized_size
+from compress.quantize import DynamicQuantConfig, quantize_dynamic
+from fixtures.errors import SourceUnavailable
+from fixtures.lstm_lm import LMConfig, LMRecipe, RNNModel, TrainedLM, evaluate_lm, trained_lm
+from fixtures.wikitext import ENV_VAR, WikiText2, load_wikitext2
+
+pytestmark = pytest.mark.timed
+
+QUANT = DynamicQuantConfig(module_types=("LSTM", "Linear"))
+EVAL_BPTT, EVAL_BATCH = 35, 10  # the example's evaluation settings
+SPEED_WINDOWS = 20  # paired speedup on the first 20 bptt windows of test (7,000 tokens)
+MAX_LOSS_DELTA = 0.02  # nats per token
+MIN_SPEEDUP = 1.3
+# Training threads: all cores but one, so a shared 2-core machine trains on 1 thread (2 threads
+# contending with a neighbour ran ~2x slower per step than 1 thread would).
+TRAIN_THREADS = max(1, (os.cpu_count() or 1) - 1)
+SIZE_TOLERANCE = 0.01  # relative, int8 size vs fp32 - 3/4 x quantized weight bytes (~0.01% seen)
+REFERENCE = LMConfig(ntoken=33_278, ninp=512, nhid=256, nlayers=5)
+REFERENCE_MB = (113.944064, 79.738984)  # the tutorial's printout, MB = 1e6 bytes
+
+
+@dataclass(frozen=True)
+class LMPair:
+    """The trained fp32 LM, its dynamic-int8 twin, and the data it is evaluated on."""
+
+    fp32: RNNModel
+    int8: RNNModel
+    trained: TrainedLM
+    corpus: WikiText2
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Iterator[WikiText2]:
+    """WikiText-2 from $WIKITEXT2_DIR; skips (with how to provide it) if unset."""
+    try:
+        yield load_wikitext2(os.environ.get(ENV_VAR) or None)
+    except SourceUnavailable as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def lm_pair(pytestconfig: pytest.Config, corpus: WikiText2) -> Iterator[LMPair]:
+    """The LM trained with the default LMRecipe (cached by recipe + data hash), fp32 and int8."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # show the training progress bar (minutes)
+        trained = trained_lm(LMRecipe(), corpus, threads=TRAIN_THREADS)
+    yield LMPair(trained.model, quantize_dynamic(trained.model, QUANT), trained, corpus)
+
+
+def quantized_weight_bytes(model: torch.nn.Module) -> int:
+    """fp32 bytes of the weight matrices dynamic int8 replaces: LSTM weight_* and Linear.weight."""
+    total = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.LSTM):
+            names = [n for n, _ in module.named_parameters() if n.startswith("weight_")]
+            total += sum(getattr(module, n).numel() * 4 for n in names)
+        elif isinstance(module, torch.nn.Linear):
+            total += module.weight.numel() * 4
+    return total
+
+
+def expected_int8_size(fp32: torch.nn.Module) -> float:
+    """fp32 checkpoint size minus 3/4 of the quantized weights (int8 = 1/4 of fp32 bytes)."""
+    return serialized_size(fp32) - 0.75 * quantized_weight_bytes(fp32)
+
+
+def test_lstm_lm_int8(benchmark, lm_pair: LMPair) -> None:
+    """Loss/perplexity on test, fp32 vs int8; the row times one full int8 evaluation."""
+    pair, test = lm_pair, lm_pair.corpus.eval
+    evaluate = partial(evaluate_lm, bptt=EVAL_BPTT, batch_size=EVAL_BATCH)
+    with pinned_threads(1):
+        t0 = time.perf_counter()
+        loss32, ppl32 = evaluate(pair.fp32, test)
+        eval_fp32_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        loss8, ppl8 = benchmark.pedantic(evaluate, args=(pair.int8, test), rounds=1, iterations=1)
+        eval_int8_s = time.perf_counter() - t0
+    speed = paired_speedup(
+        partial(evaluate, pair.fp32, test, max_windows=SPEED_WINDOWS),
+        partial(evaluate, pair.int8, test, max_windows=SPEED_WINDOWS),
+        rounds=7,
+        warmup=1,
+        threads=1,
+    )
+    size32, size8 = serialized_size(pair.fp32), serialized_size(pair.int8)
+    expected8 = expected_int8_size(pair.fp32)
+    benchmark.extra_info.update(
+        {
+            "model": f"{pair.trained.about}; smaller than the reference (ninp 512, nhid 256, "
+            "5 layers) so that it trains in minutes on 2 cores",
+            "data": pair.corpus.source,
+            "config": QUANT.to_dict(),
+            "threads": 1,
+            "eval": f"bptt {EVAL_BPTT}, batch {EVAL_BATCH}, state carried across windows",
+            "speedup_on": f"first {SPEED_WINDOWS} bptt windows of test.txt, batch {EVAL_BATCH}",
+            "loss_fp32": loss32,
+            "loss_int8": loss8,
+            "loss_delta": loss8 - loss32,
+            "ppl_fp32": ppl32,
+            "ppl_int8": ppl8,
+            "eval_fp32_s": eval_fp32_s,
+            "eval_int8_s": eval_int8_s,
+            "speedup": speed.ratio,
+            "speedup_q1": speed.q1,
+            "speedup_q3": speed.q3,
+            "size_fp32_bytes": size32,
+            "size_int8_bytes": size8,
+            "size_int8_expected_bytes": expected8,
+            "params": count_parameters(pair.fp32),
+            "train_seconds": pair.trained.train_seconds,
+            "recipe": asdict(pair.trained.recipe),
+        }
+    )
+    assert abs(loss8 - loss32) <= MAX_LOSS_DELTA, f"int8 loss {loss8:.4f} vs fp32 {loss32:.4f}"
+    assert speed.ratio >= MIN_SPEEDUP, (
+        f"int8 speedup {speed.ratio:.2f}x (IQR {speed.q1:.2f}-{speed.q3:.2f}) < {MIN_SPEEDUP}x"
+    )
+    assert size8 == pytest.approx(expected8, rel=SIZE_TOLERANCE), (size32, size8, expected8)
+
+
+def test_reference_architecture_sizes(benchmark) -> None:
+    """Checkpoint sizes of the tutorial's architecture (random init) vs its 113.9 -> 79.7 MB."""
+    torch.manual_seed(0)
+    fp32 = RNNModel(REFERENCE).eval()
+    int8 = benchmark.pedantic(quantize_dynamic, args=(fp32, QUANT), rounds=1, iterations=1)
+    size32, size8 = serialized_size(fp32), serialized_size(int8)
+    ref32, ref8 = (mb * 1e6 for mb in REFERENCE_MB)
+    benchmark.extra_info.update(
+        {
+            "model": f"word_language_model RNNModel {asdict(REFERENCE)}, random init",
+            "data": "none (sizes depend only on shapes)",
+            "config": QUANT.to_dict(),
+            "size_fp32_bytes": size32,
+            "size_int8_bytes": size8,
+            "size_fp32_MB": size32 / 1e6,
+            "size_int8_MB": size8 / 1e6,
+            "size_fp32_MiB": size32 / 2**20,
+            "size_int8_MiB": size8 / 2**20,
+            "reference_MB": list(REFERENCE_MB),
+            "size_int8_expected_bytes": expected_int8_size(fp32),
+        }
+    )
+    assert size32 == pytest.approx(ref32, rel=0.02), f"fp32 {size32 / 1e6:.3f} MB vs {ref32}"
+    assert size8 == pytest.approx(ref8, rel=0.02), f"int8 {size8 / 1e6:.3f} MB vs {ref8}"
+    assert size8 == pytest.approx(expected_int8_size(fp32), rel=SIZE_TOLERANCE)
