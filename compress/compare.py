@@ -56,6 +56,8 @@ RULES: tuple[Rule, ...] = (
         machine_dependent=True,
     ),
     Rule("*_bytes", "lower", 0.01, relative=True, unit="bytes"),
+    Rule("loss_delta", "lower", 0.01),  # language-model loss change int8 - fp32, nats/token
+    Rule("loss_*", "lower", 0.02),  # language-model loss, nats/token
     Rule("*sqnr_db", "higher", 0.1, unit="dB"),  # quantization error of compress.qmath
     Rule("mse", "lower", 0.01, relative=True),
     Rule("max_abs_err", "lower", 0.05, relative=True),

@@ -399,3 +399,18 @@ def test_no_time_also_drops_speedups(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert _run(tmp_path, _results(), candidate, "--no-time") == 0
     out = capsys.readouterr().out
     assert "speedup" not in out and TIME_METRIC not in out and "f1_int8" in out
+
+
+@pytest.mark.parametrize(
+    ("key", "old", "new", "status"),
+    [
+        ("loss_int8", 5.168, 5.30, "REGRESSION"),
+        ("loss_int8", 5.168, 5.18, "ok"),
+        ("loss_delta", 0.001, 0.02, "REGRESSION"),
+        ("sqnr_db", 40.0, 39.5, "REGRESSION"),
+        ("mse", 1e-7, 1.005e-7, "ok"),
+    ],
+    ids=["lm-loss-up", "lm-loss-noise", "lm-delta-up", "sqnr-down", "mse-noise"],
+)
+def test_lm_and_qmath_rules(key: str, old: float, new: float, status: str) -> None:
+    assert judge(rule_for(key), old, new) == status
