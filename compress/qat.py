@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from compress import _torch_ao
 from compress.evaluate import logits_of
-from compress.quantize import check_engine, default_engine
+from compress.quantize import check_engine, resolve_engine
 from compress.quantize_static import activation_range, weight_observer
 
 
@@ -43,7 +43,7 @@ class QATConfig:
     @property
     def resolved_engine(self) -> str:
         """The engine that will actually run."""
-        return default_engine() if self.engine == "auto" else self.engine
+        return resolve_engine(self.engine)
 
     @property
     def id(self) -> str:

@@ -44,6 +44,11 @@ def check_engine(engine: str) -> None:
         )
 
 
+def resolve_engine(engine: str) -> str:
+    """``engine`` itself, or the default engine for "auto"."""
+    return default_engine() if engine == "auto" else engine
+
+
 @dataclass(frozen=True)
 class DynamicQuantConfig:
     """What to quantize dynamically and with which kernels."""
@@ -77,7 +82,7 @@ class DynamicQuantConfig:
     @property
     def resolved_engine(self) -> str:
         """The engine that will actually run."""
-        return default_engine() if self.engine == "auto" else self.engine
+        return resolve_engine(self.engine)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form, with the engine resolved."""

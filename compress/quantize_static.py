@@ -20,7 +20,7 @@ from torch import nn
 
 from compress import _torch_ao
 from compress.evaluate import logits_of
-from compress.quantize import check_engine, default_engine
+from compress.quantize import check_engine, resolve_engine
 
 OBSERVERS = ("minmax", "histogram", "percentile")
 
@@ -94,7 +94,7 @@ class StaticQuantConfig:
     @property
     def resolved_engine(self) -> str:
         """The engine that will actually run."""
-        return default_engine() if self.engine == "auto" else self.engine
+        return resolve_engine(self.engine)
 
     @property
     def id(self) -> str:
