@@ -14,8 +14,11 @@ from typing import TypeVar
 
 import pytest
 import torch
+from transformers import PreTrainedTokenizerBase
 
+from compress.evaluate import EvalResult, evaluate_classifier
 from compress.fingerprint import machine_fingerprint
+from compress.measure import pinned_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
 from fixtures.errors import InputError, SourceUnavailable
@@ -125,6 +128,8 @@ class MrpcClassifier:
     int8: torch.nn.Module
     quant_config: DynamicQuantConfig
     dev: Encoded
+    fp32_dev: EvalResult  # fp32 scores on dev (batch 8, 1 thread), computed once per session
+    tokenizer: PreTrainedTokenizerBase
     model_about: str  # which weights, fine-tuned how
     data_about: str  # which files (with hashes) the figures come from
 
@@ -141,12 +146,17 @@ def mrpc_classifier(
         tuned = finetuned_classifier(base, mrpc_train, recipe, threads=os.cpu_count() or 1)
     fp32 = load_classifier(tuned)
     config = DynamicQuantConfig()
-    dev = encode_pairs(load_tokenizer(tuned), mrpc_dev, recipe.max_length)
+    tokenizer = load_tokenizer(tuned)
+    dev = encode_pairs(tokenizer, mrpc_dev, recipe.max_length)
+    with pinned_threads(1):
+        fp32_dev = evaluate_classifier(fp32, dev.batches(8), desc="MRPC dev fp32")
     yield MrpcClassifier(
         fp32,
         quantize_dynamic(fp32, config),
         config,
         dev,
+        fp32_dev,
+        tokenizer,
         tuned.description,
         f"train: {mrpc_train.source}; eval: {mrpc_dev.source}",
     )

@@ -7,13 +7,13 @@ Every case runs on one thread; run this file serially (never under xdist).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import torch
 
-from compress.evaluate import evaluate_classifier, logits_of
+from compress.evaluate import evaluate_classifier, forward_fn, logits_of
 from compress.measure import (
     count_parameters,
     linear_weight_bytes,
@@ -74,10 +74,6 @@ def pair(request: pytest.FixtureRequest) -> Pair:
     return request.getfixturevalue("bert_base_pair")
 
 
-def _forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Callable[[], object]:
-    return lambda: logits_of(model, batch)
-
-
 def _sizes(pair: Pair) -> dict[str, object]:
     lin32, lin8 = linear_weight_bytes(pair.fp32), linear_weight_bytes(pair.int8)
     return {
@@ -117,12 +113,16 @@ def test_latency(
         }
     )
     with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(_forward(model, batch), rounds=rounds, warmup_rounds=2)
+        benchmark.pedantic(forward_fn(model, batch), rounds=rounds, warmup_rounds=2)
     if precision == "fp32":
         return
     sizes = _sizes(pair)
     speed = paired_speedup(
-        _forward(pair.fp32, batch), _forward(pair.int8, batch), rounds=rounds, warmup=2, threads=1
+        forward_fn(pair.fp32, batch),
+        forward_fn(pair.int8, batch),
+        rounds=rounds,
+        warmup=2,
+        threads=1,
     )
     benchmark.extra_info.update(sizes)
     benchmark.extra_info.update(
@@ -148,8 +148,8 @@ def test_mrpc_quality(benchmark, pytestconfig: pytest.Config, mrpc_classifier) -
     """F1 on MRPC dev, fp32 vs int8, batch 8, max length 128; the row times the int8 pass."""
     clf = mrpc_classifier
     batches = clf.dev.batches(8)
+    fp32 = clf.fp32_dev  # measured once per session, same batches and thread count
     with pinned_threads(1):
-        fp32 = evaluate_classifier(clf.fp32, batches, desc="MRPC dev fp32")
         int8 = benchmark.pedantic(
             evaluate_classifier,
             args=(clf.int8, batches),

@@ -8,14 +8,13 @@ torch dynamic int8 the same way, for comparison. Run this file serially (never u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from compress.evaluate import EvalResult, evaluate_classifier, logits_of
+from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
 from compress.measure import paired_speedup, pinned_threads
 from compress.onnx_runtime import (
     OrtClassifier,
@@ -24,7 +23,7 @@ from compress.onnx_runtime import (
     onnx_file_size,
     ort_quantize,
 )
-from fixtures.bert import encode_pairs, load_tokenizer
+from fixtures.bert import encode_pairs
 from fixtures.glue import PairSplit
 
 pytestmark = pytest.mark.timed
@@ -61,10 +60,8 @@ class TorchReference:
 @pytest.fixture(scope="module")
 def torch_reference(mrpc_classifier) -> TorchReference:
     clf = mrpc_classifier
-    with pinned_threads(1):
-        fp32 = evaluate_classifier(clf.fp32, clf.dev.batches(BATCH), desc="MRPC dev torch fp32")
     batch = {k: v for k, v in clf.dev.batches(BATCH)[0].items() if k != "labels"}
-    return TorchReference(fp32, batch)
+    return TorchReference(clf.fp32_dev, batch)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +73,9 @@ def onnx_fp32(mrpc_classifier, torch_reference, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def calibration(mrpc_classifier, mrpc_train: PairSplit) -> list[dict[str, torch.Tensor]]:
     """Calibration batches from MRPC *train* (never the dev split the scores come from)."""
-    tokenizer = load_tokenizer(mrpc_classifier.fp32.config._name_or_path)
-    train = encode_pairs(tokenizer, mrpc_train, mrpc_classifier.dev.input_ids.shape[1])
+    train = encode_pairs(
+        mrpc_classifier.tokenizer, mrpc_train, mrpc_classifier.dev.input_ids.shape[1]
+    )
     return train.batches(BATCH, shuffle=True, seed=0)
 
 
@@ -87,12 +85,6 @@ def ort_model(request, onnx_fp32: Path, tmp_path_factory) -> OrtClassifier:
     out = tmp_path_factory.mktemp("ort") / f"mrpc-{config.mode}.onnx"
     batches = request.getfixturevalue("calibration") if config.mode == "static" else None
     return OrtClassifier(ort_quantize(onnx_fp32, out, config, batches), config)
-
-
-def _forward(
-    model: Callable[..., object], batch: Mapping[str, torch.Tensor]
-) -> Callable[[], object]:
-    return lambda: logits_of(model, batch)  # type: ignore[arg-type]
 
 
 def _common_info(clf, ref: TorchReference) -> dict[str, object]:
@@ -116,14 +108,14 @@ def test_ort_backend(benchmark, mrpc_classifier, torch_reference, ort_model) -> 
     with pinned_threads(1):
         result = evaluate_classifier(ort_model, clf.dev.batches(BATCH), desc=f"MRPC dev {backend}")
     speed = paired_speedup(
-        _forward(clf.fp32, ref.batch),
-        _forward(ort_model, ref.batch),
+        forward_fn(clf.fp32, ref.batch),
+        forward_fn(ort_model, ref.batch),
         rounds=ROUNDS,
         warmup=2,
         threads=1,
     )
     with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(_forward(ort_model, ref.batch), rounds=ROUNDS, warmup_rounds=2)
+        benchmark.pedantic(forward_fn(ort_model, ref.batch), rounds=ROUNDS, warmup_rounds=2)
     drop = 100 * (ref.fp32.metrics["f1"] - result.metrics["f1"])
     benchmark.extra_info.update(_common_info(clf, ref))
     benchmark.extra_info.update(

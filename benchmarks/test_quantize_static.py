@@ -8,13 +8,12 @@ before and after, and checkpoint sizes. Run this file serially (never under xdis
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 import torch
 from torch import nn
 
-from compress.evaluate import evaluate_classifier, logits_of
+from compress.evaluate import evaluate_classifier, forward_fn
 from compress.measure import paired_speedup, pinned_threads, serialized_size
 from compress.qat import QATConfig, train_qat
 from compress.quantize_static import StaticQuantConfig, quantize_static
@@ -60,6 +59,13 @@ def fp32_cnn() -> nn.Module:
     return trained_digits_cnn(RECIPE)
 
 
+@pytest.fixture(scope="module")
+def fp32_accuracy(digits: DigitsSplit, fp32_cnn: nn.Module) -> float:
+    """fp32 test accuracy, computed once for every case."""
+    test = batches(digits.x_test, digits.y_test, BATCH)
+    return evaluate_classifier(fp32_cnn, test, desc="digits fp32").metrics["accuracy"]
+
+
 def _quantize(
     fp32: nn.Module, config: StaticQuantConfig | QATConfig, split: DigitsSplit
 ) -> nn.Module:
@@ -69,10 +75,6 @@ def _quantize(
     return quantize_static(fp32, train, config, FUSE)
 
 
-def _forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> Callable[[], object]:
-    return lambda: logits_of(model, batch)
-
-
 @pytest.mark.parametrize("config", CASES, ids=_case_id)
 def test_int8_cnn(
     benchmark,
@@ -80,20 +82,21 @@ def test_int8_cnn(
     config: StaticQuantConfig | QATConfig,
     digits: DigitsSplit,
     fp32_cnn: nn.Module,
+    fp32_accuracy: float,
 ) -> None:
     """Int8 forward latency at batch 64; asserts accuracy drop, size ratio and speedup."""
     start = time.perf_counter()
     int8 = _quantize(fp32_cnn, config, digits)
     quantize_s = time.perf_counter() - start
     test = batches(digits.x_test, digits.y_test, BATCH)
-    acc32 = evaluate_classifier(fp32_cnn, test, desc="digits fp32").metrics["accuracy"]
+    acc32 = fp32_accuracy
     acc8 = evaluate_classifier(int8, test, desc="digits int8").metrics["accuracy"]
     batch = {"x": digits.x_test[:BATCH]}
     speed = paired_speedup(
-        _forward(fp32_cnn, batch), _forward(int8, batch), rounds=ROUNDS, warmup=3, threads=1
+        forward_fn(fp32_cnn, batch), forward_fn(int8, batch), rounds=ROUNDS, warmup=3, threads=1
     )
     with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(_forward(int8, batch), rounds=ROUNDS, warmup_rounds=3)
+        benchmark.pedantic(forward_fn(int8, batch), rounds=ROUNDS, warmup_rounds=3)
     size32, size8 = serialized_size(fp32_cnn), serialized_size(int8)
     drop = 100 * (acc32 - acc8)
     benchmark.extra_info.update(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +42,13 @@ def logits_of(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tens
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     out = model(**inputs)
     return out.logits if hasattr(out, "logits") else out
+
+
+def forward_fn(
+    model: Callable[..., object], batch: Mapping[str, torch.Tensor]
+) -> Callable[[], object]:
+    """A zero-argument callable computing ``model``'s logits on ``batch`` (for timing)."""
+    return lambda: logits_of(model, batch)  # type: ignore[arg-type]
 
 
 def evaluate_classifier(
