@@ -50,6 +50,7 @@ with quiet_deprecations():
         PerChannelMinMaxObserver,
         QConfig,
         QuantStub,
+        disable_observer,
         get_default_qat_qconfig,
         get_default_qconfig,
     )
@@ -74,6 +75,7 @@ __all__ = [
     "QConfig",
     "QuantStub",
     "convert",
+    "disable_observer",
     "fuse_modules",
     "fuse_modules_qat",
     "get_default_qat_qconfig",

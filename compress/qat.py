@@ -1,8 +1,10 @@
 """Quantization-aware training (eager mode): train with fake int8, then convert to real int8.
 
-Like static PTQ, the model must carry a QuantStub/DeQuantStub pair and ReLU modules. The
-forward passes during training round weights and activations to int8 grids (fake-quant), so
-the weights learn to tolerate the rounding the converted model will do.
+Like static PTQ, either the model carries a QuantStub/DeQuantStub pair and ReLU modules
+(``modules="model"``), or every ``nn.Linear`` gets its own pair (``modules="linear"``, for
+Hugging Face BERT; see ``compress.quantize_static``). The forward passes during training round
+weights and activations to int8 grids (fake-quant), so the weights learn to tolerate the
+rounding the converted model will do.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from tqdm.auto import tqdm
 from compress import _torch_ao
 from compress.evaluate import logits_of
 from compress.quantize import check_engine, resolve_engine
-from compress.quantize_static import activation_range, weight_observer
+from compress.quantize_static import (
+    SCOPES,
+    PercentileObserver,
+    activation_range,
+    assign_qconfig,
+    weight_observer,
+)
+
+ACTIVATION_OBSERVERS = ("moving-minmax", "percentile")
 
 
 @dataclass(frozen=True)
@@ -32,8 +42,29 @@ class QATConfig:
     per_channel_weights: bool = True  # one weight scale per output channel (else per tensor)
     engine: str = "auto"  # quantized engine; "auto" picks compress.quantize.default_engine()
     seed: int = 0  # seeds the batch order and any randomness in the model
+    modules: str = "model"  # "model": between the model's own stubs; "linear": every nn.Linear
+    # Activation ranges: a moving-average min-max (torch's default), or the percentile observer
+    # of static PTQ, which ignores BERT's rare activation outliers (see quantize_static).
+    activation_observer: str = "moving-minmax"
+    percentile: float = 99.99  # used only by activation_observer="percentile"
+    # Stop updating every observer after this many steps (0: never), so the rest of training
+    # adapts the weights to fixed int8 grids: calibrate first, then train.
+    freeze_observers_after: int = 0
 
     def __post_init__(self) -> None:
+        if self.modules not in SCOPES:
+            raise ValueError(f"unknown modules {self.modules!r}; expected one of {SCOPES}")
+        if self.activation_observer not in ACTIVATION_OBSERVERS:
+            raise ValueError(
+                f"unknown activation_observer {self.activation_observer!r}; "
+                f"expected one of {ACTIVATION_OBSERVERS}"
+            )
+        if not 50.0 < self.percentile <= 100.0:
+            raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
+        if isinstance(self.freeze_observers_after, bool) or self.freeze_observers_after < 0:
+            raise ValueError(
+                f"freeze_observers_after must be >= 0, got {self.freeze_observers_after}"
+            )
         if isinstance(self.epochs, bool) or self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if not self.lr > 0:
@@ -49,18 +80,23 @@ class QATConfig:
     def id(self) -> str:
         """Short readable name, e.g. ``qat-e3-lr0.001-perchannel-auto``."""
         gran = "perchannel" if self.per_channel_weights else "pertensor"
-        return f"qat-e{self.epochs}-lr{self.lr:g}-{gran}-{self.engine}"
+        scope = "" if self.modules == "model" else "linear-"
+        obs = "" if self.activation_observer == "moving-minmax" else f"p{self.percentile:g}-"
+        return f"qat-{scope}{obs}e{self.epochs}-lr{self.lr:g}-{gran}-{self.engine}"
 
     def qconfig(self) -> Any:
         """The torch.ao QAT QConfig: moving-average observers feeding fused fake-quant."""
         qmin, qmax = activation_range(self.resolved_engine)
         fake = _torch_ao.FusedMovingAvgObsFakeQuantize
-        activation = fake.with_args(
-            observer=_torch_ao.MovingAverageMinMaxObserver,
-            dtype=torch.quint8,
-            quant_min=qmin,
-            quant_max=qmax,
-        )
+        act_kwargs = {"dtype": torch.quint8, "quant_min": qmin, "quant_max": qmax}
+        if self.activation_observer == "percentile":
+            activation = _torch_ao.FakeQuantize.with_args(
+                observer=PercentileObserver, percentile=self.percentile, **act_kwargs
+            )
+        else:
+            activation = fake.with_args(
+                observer=_torch_ao.MovingAverageMinMaxObserver, **act_kwargs
+            )
         weight_cls, weight_kwargs = weight_observer(self.per_channel_weights, moving_average=True)
         weight = fake.with_args(observer=weight_cls, **weight_kwargs)
         return _torch_ao.QConfig(activation=activation, weight=weight)
@@ -75,16 +111,16 @@ def prepare_qat(
 ) -> nn.Module:
     """Return a train-mode copy of ``model`` with fake-quant modules inserted; input untouched.
 
-    ``model`` must contain a QuantStub/DeQuantStub pair; ``fuse`` lists module-name groups to
-    fuse first (e.g. ``[["conv1", "relu1"]]``).
+    With ``config.modules == "model"``, ``model`` must contain a QuantStub/DeQuantStub pair;
+    with ``"linear"`` each nn.Linear gets its own. ``fuse`` lists module-name groups to fuse
+    first (e.g. ``[["conv1", "relu1"]]``).
     """
     config = config or QATConfig()
     work = copy.deepcopy(model).train()
     if fuse:
         work = _torch_ao.fuse_modules_qat(work, fuse)
     torch.backends.quantized.engine = config.resolved_engine
-    work.qconfig = config.qconfig()
-    return _torch_ao.prepare_qat(work)
+    return _torch_ao.prepare_qat(assign_qconfig(work, config.qconfig(), config.modules))
 
 
 def convert_qat(model: nn.Module) -> nn.Module:
@@ -92,27 +128,25 @@ def convert_qat(model: nn.Module) -> nn.Module:
     return _torch_ao.convert(copy.deepcopy(model).eval())
 
 
-def train_qat(
-    model: nn.Module,
+def fit_qat_(
+    qat: nn.Module,
     batches: Sequence[Mapping[str, torch.Tensor]],
     config: QATConfig | None = None,
-    fuse: list[list[str]] | None = None,
     *,
     progress: bool = True,
 ) -> nn.Module:
-    """Fine-tune a fake-quant copy of ``model`` (cross-entropy on ``labels``, Adam, seeded);
-    return it converted to int8. ``model`` is usually a trained fp32 model; it is untouched.
-
-    Sets ``torch.backends.quantized.engine`` to the config's engine and leaves it set.
-    """
+    """Fine-tune a prepared (fake-quant) model in place: cross-entropy on ``labels``, Adam,
+    ``config.epochs`` passes in a seeded random batch order; observers are frozen after
+    ``config.freeze_observers_after`` steps. Returns ``qat``."""
     config = config or QATConfig()
     if not batches:
         raise ValueError("QAT needs at least one training batch; got 0")
     torch.manual_seed(config.seed)
-    qat = prepare_qat(model, config, fuse)
+    qat.train()
     optimizer = torch.optim.Adam(qat.parameters(), lr=config.lr)
     order = torch.Generator().manual_seed(config.seed)
     steps = tqdm(total=config.epochs * len(batches), desc="QAT", disable=not progress, leave=False)
+    done = 0
     with _torch_ao.quiet_deprecations(), steps:
         for _ in range(config.epochs):
             for i in torch.randperm(len(batches), generator=order).tolist():
@@ -124,5 +158,28 @@ def train_qat(
                 loss.backward()
                 optimizer.step()
                 steps.update()
+                done += 1
+                if done == config.freeze_observers_after:
+                    qat.apply(_torch_ao.disable_observer)
                 steps.set_postfix(loss=f"{loss.item():.4f}")
-    return convert_qat(qat)
+    return qat
+
+
+def train_qat(
+    model: nn.Module,
+    batches: Sequence[Mapping[str, torch.Tensor]],
+    config: QATConfig | None = None,
+    fuse: list[list[str]] | None = None,
+    *,
+    progress: bool = True,
+) -> nn.Module:
+    """Fine-tune a fake-quant copy of ``model`` (see ``fit_qat_``) and return it converted to
+    int8. ``model`` is usually a trained fp32 model; it is untouched.
+
+    Sets ``torch.backends.quantized.engine`` to the config's engine and leaves it set.
+    """
+    config = config or QATConfig()
+    if not batches:
+        raise ValueError("QAT needs at least one training batch; got 0")
+    qat = prepare_qat(model, config, fuse)
+    return convert_qat(fit_qat_(qat, batches, config, progress=progress))

@@ -75,6 +75,12 @@ class DynamicQuantConfig:
             raise ValueError(
                 f"unknown module type(s) {unknown}; expected some of {sorted(QUANTIZABLE_TYPES)}"
             )
+        if self.dtype in ("int4", "qint4", "quint4x2", "uint4"):
+            raise ValueError(
+                f"dtype {self.dtype!r}: torch.ao dynamic quantization has no int4 Linear/LSTM "
+                "kernel on any engine (x86, fbgemm, qnnpack: qint8 and float16 only); for int4 "
+                "weights use compress.qmath (error analysis) or compress.quantize_torchao"
+            )
         if self.dtype not in ("qint8", "float16"):
             raise ValueError(f"dtype must be 'qint8' or 'float16', got {self.dtype!r}")
         check_engine(self.engine)

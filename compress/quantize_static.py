@@ -1,9 +1,18 @@
 """Static int8 post-training quantization (eager mode): observe activations, then convert.
 
-Unlike dynamic quantization, activations get fixed scales learned from calibration batches,
-so convolutions and linears run end to end in int8. The model must mark where int8 begins
-and ends: a ``QuantStub`` on its input and a ``DeQuantStub`` on its output (see
-``fixtures.digits.DigitsCNN``), and use ReLU *modules* where they should fuse.
+Unlike dynamic quantization, activations get fixed scales learned from calibration batches.
+Two scopes (``StaticQuantConfig.modules``):
+
+- ``"model"``: the model marks where int8 begins and ends (a ``QuantStub`` on its input, a
+  ``DeQuantStub`` on its output, ReLU *modules* where they should fuse; see
+  ``fixtures.digits.DigitsCNN``), and everything in between runs in int8.
+- ``"linear"``: for models without stubs, such as Hugging Face BERT. Eager mode can only
+  quantize modules, and BERT's softmax, GELU, LayerNorm and residual adds are functional ops
+  that must stay fp32, so every ``nn.Linear`` is wrapped in its own QuantStub/DeQuantStub
+  pair (``StubbedLinear``): its input is quantized with a calibrated static scale, the matmul
+  runs in int8 and the output returns to fp32. FX graph mode cannot trace transformers 5's
+  models and PT2E targets torch.compile/inductor, so this is the mechanism that works on
+  torch 2.13 + transformers 5 in eager mode.
 """
 
 from __future__ import annotations
@@ -23,6 +32,55 @@ from compress.evaluate import logits_of
 from compress.quantize import check_engine, resolve_engine
 
 OBSERVERS = ("minmax", "histogram", "percentile")
+SCOPES = ("model", "linear")
+
+
+class StubbedLinear(nn.Module):
+    """An ``nn.Linear`` between its own QuantStub and DeQuantStub: fp32 in, int8 matmul, fp32
+    out once converted. Until then it computes exactly what the wrapped Linear does."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.quant = _torch_ao.QuantStub()
+        self.linear = linear
+        self.dequant = _torch_ao.DeQuantStub()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dequant(self.linear(self.quant(x)))
+
+
+def stub_linears(model: nn.Module) -> nn.Module:
+    """Return a copy of ``model`` with every ``nn.Linear`` wrapped in a ``StubbedLinear``."""
+    return stub_linears_(copy.deepcopy(model))
+
+
+def stub_linears_(work: nn.Module) -> nn.Module:
+    """Wrap every ``nn.Linear`` of ``work`` in a ``StubbedLinear``, in place; return ``work``."""
+    targets = [(name, module) for name, module in work.named_modules() if type(module) is nn.Linear]
+    if not targets:
+        raise ValueError("modules='linear' needs at least one nn.Linear; the model has none")
+    for name, module in targets:
+        parent_name, _, child = name.rpartition(".")
+        setattr(work.get_submodule(parent_name), child, StubbedLinear(module))
+    return work
+
+
+def assign_qconfig(model: nn.Module, qconfig: Any, scope: str) -> nn.Module:
+    """Attach ``qconfig`` in place: to the root (scope "model") or to each StubbedLinear only
+    (scope "linear", wrapping the Linear layers in place first). Returns ``model``."""
+    if scope == "model":
+        if not any(isinstance(m, _torch_ao.QuantStub) for m in model.modules()):
+            raise ValueError(
+                "modules='model' needs a QuantStub/DeQuantStub pair in the model; "
+                "use modules='linear' for models without stubs (e.g. Hugging Face BERT)"
+            )
+        model.qconfig = qconfig
+        return model
+    work = stub_linears_(model)
+    for module in work.modules():
+        if isinstance(module, StubbedLinear):
+            module.qconfig = qconfig
+    return work
 
 
 class PercentileObserver(_torch_ao.MinMaxObserver):
@@ -81,8 +139,11 @@ class StaticQuantConfig:
     per_channel_weights: bool = True  # one weight scale per output channel (else per tensor)
     engine: str = "auto"  # quantized engine; "auto" picks compress.quantize.default_engine()
     calibration_batches: int = 8  # how many batches the observers see (at most)
+    modules: str = "model"  # "model": between the model's own stubs; "linear": every nn.Linear
 
     def __post_init__(self) -> None:
+        if self.modules not in SCOPES:
+            raise ValueError(f"unknown modules {self.modules!r}; expected one of {SCOPES}")
         if self.observer not in OBSERVERS:
             raise ValueError(f"unknown observer {self.observer!r}; expected one of {OBSERVERS}")
         if not 50.0 < self.percentile <= 100.0:
@@ -101,7 +162,8 @@ class StaticQuantConfig:
         """Short readable name, e.g. ``histogram-perchannel-x86``."""
         obs = f"p{self.percentile:g}" if self.observer == "percentile" else self.observer
         gran = "perchannel" if self.per_channel_weights else "pertensor"
-        return f"{obs}-{gran}-{self.engine}"
+        scope = "" if self.modules == "model" else "linear-"
+        return f"{scope}{obs}-{gran}-{self.engine}"
 
     def qconfig(self) -> Any:
         """The torch.ao QConfig these settings describe."""
@@ -122,6 +184,7 @@ class StaticQuantConfig:
         """JSON-friendly form, with the engine resolved."""
         out: dict[str, object] = {
             "method": "static-ptq",
+            "modules": self.modules,
             "observer": self.observer,
             "per_channel_weights": self.per_channel_weights,
             "engine": self.resolved_engine,
@@ -167,7 +230,8 @@ def quantize_static(
 ) -> nn.Module:
     """Return a static int8 copy of ``model`` calibrated on the first batches; input untouched.
 
-    ``model`` must contain a QuantStub/DeQuantStub pair around its int8 part. ``fuse`` lists
+    With ``config.modules == "model"``, ``model`` must contain a QuantStub/DeQuantStub pair
+    around its int8 part; with ``"linear"``, each nn.Linear gets its own pair. ``fuse`` lists
     module-name groups to fuse first (e.g. ``[["conv1", "relu1"]]``). Batches are dicts fed as
     ``model(**batch)`` minus ``labels``. Sets ``torch.backends.quantized.engine`` to the
     config's engine and leaves it set: weights are packed for that engine.
@@ -177,8 +241,7 @@ def quantize_static(
     if fuse:
         work = _torch_ao.fuse_modules(work, fuse)
     torch.backends.quantized.engine = config.resolved_engine
-    work.qconfig = config.qconfig()
-    prepared = _torch_ao.prepare(work)
+    prepared = _torch_ao.prepare(assign_qconfig(work, config.qconfig(), config.modules))
     seen = 0
     with torch.inference_mode(), _torch_ao.quiet_deprecations():
         for index, batch in enumerate(

@@ -55,9 +55,10 @@ def test_lstm_is_quantized_when_asked() -> None:
         ({"engine": "tpu"}, "unknown engine 'tpu'"),
         ({"module_types": ("Conv2d",)}, r"unknown module type\(s\) \['Conv2d'\]"),
         ({"module_types": ()}, "module_types is empty"),
-        ({"dtype": "int4"}, "dtype must be"),
+        ({"dtype": "int4"}, "no int4 Linear/LSTM kernel on any engine"),
+        ({"dtype": "int16"}, "dtype must be"),
     ],
-    ids=["unknown-engine", "unknown-module", "no-modules", "bad-dtype"],
+    ids=["unknown-engine", "unknown-module", "no-modules", "int4-dtype", "bad-dtype"],
 )
 def test_bad_config_is_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
