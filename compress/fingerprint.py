@@ -46,6 +46,7 @@ VERSIONED_DISTRIBUTIONS = (
     "torch",
     "transformers",
     "onnxruntime",
+    "torchao",
     "numpy",
     "scikit-learn",
     "pytest-benchmark",
@@ -60,6 +61,7 @@ TIMING_FIELDS = (
     ("versions.torch", ("versions", "torch")),
     ("versions.transformers", ("versions", "transformers")),
     ("versions.onnxruntime", ("versions", "onnxruntime")),
+    ("versions.torchao", ("versions", "torchao")),
 )
 
 
