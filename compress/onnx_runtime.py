@@ -1,4 +1,11 @@
-"""ONNX Runtime backend: export an HF classifier to ONNX, quantize it with ORT, run it on CPU."""
+"""ONNX Runtime backend: export to ONNX, quantize with ORT, run on CPU.
+
+Two model kinds: an HF sequence classifier (``export_onnx`` + ``OrtClassifier``) and an LSTM
+language model with the word_language_model interface ``model(tokens, (h, c)) -> (logits,
+(h, c))`` (``export_onnx_lm`` + ``OrtLM``). ORT's dynamic quantization covers LSTM (as
+DynamicQuantizeLSTM) and MatMul/Gemm; its static QDQ quantizer has no LSTM support, so the LM
+runs fp32 and dynamic only.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from onnxruntime.quantization import (
 from torch import nn
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+LM_NAMES = ("tokens", "h0", "c0")
 MODES = ("fp32", "dynamic", "static")
 
 
@@ -143,6 +151,95 @@ def ort_quantize(
     return out_path
 
 
+def export_onnx_lm(
+    model: nn.Module,
+    tokens: torch.Tensor,
+    hidden: tuple[torch.Tensor, torch.Tensor],
+    path: Path | str,
+    opset: int = 17,
+) -> Path:
+    """Export an LSTM LM ``model(tokens, (h, c)) -> (logits, (h, c))`` to ONNX, with dynamic
+    sequence and batch axes (tokens are (seq, batch), states (layers, batch, hidden))."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    class _Flat(nn.Module):  # ONNX wants flat tensors in and out
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, t: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple:
+            logits, (h1, c1) = self.inner(t, (h, c))
+            return logits, h1, c1
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", category=UserWarning)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            torch.onnx.export(
+                _Flat(model),
+                (tokens, *hidden),
+                str(path),
+                input_names=list(LM_NAMES),
+                output_names=["logits", "h1", "c1"],
+                dynamo=False,
+                opset_version=opset,
+                dynamic_axes={
+                    "tokens": {0: "seq", 1: "batch"},
+                    "h0": {1: "batch"},
+                    "c0": {1: "batch"},
+                    "logits": {0: "seq", 1: "batch"},
+                    "h1": {1: "batch"},
+                    "c1": {1: "batch"},
+                },
+            )
+    finally:
+        model.train(was_training)
+    return path
+
+
+def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OrtLM:
+    """An ORT session with the LM interface ``model(tokens, (h, c)) -> (logits, (h, c))``."""
+
+    training = False
+
+    def __init__(self, path: Path | str, nlayers: int, nhid: int, threads: int = 1) -> None:
+        self.path = Path(path)
+        self.nlayers, self.nhid = nlayers, nhid
+        self.session = _session(self.path, threads)
+
+    def __call__(
+        self, tokens: torch.Tensor, hidden: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        feeds = {
+            "tokens": np.ascontiguousarray(tokens.numpy(), dtype=np.int64),
+            "h0": np.ascontiguousarray(hidden[0].numpy(), dtype=np.float32),
+            "c0": np.ascontiguousarray(hidden[1].numpy(), dtype=np.float32),
+        }
+        logits, h1, c1 = self.session.run(["logits", "h1", "c1"], feeds)
+        return torch.from_numpy(logits), (torch.from_numpy(h1), torch.from_numpy(c1))
+
+    def init_hidden(self, bsz: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero (h, c) for ``bsz`` streams."""
+        shape = (self.nlayers, bsz, self.nhid)
+        return torch.zeros(shape), torch.zeros(shape)
+
+    def eval(self) -> OrtLM:
+        """No-op; returns self."""
+        return self
+
+
 class OrtClassifier:
     """An ONNX Runtime CPU session that acts like an HF classifier: ``model(**batch)`` → logits."""
 
@@ -151,13 +248,7 @@ class OrtClassifier:
     def __init__(self, path: Path | str, config: OrtConfig | None = None) -> None:
         self.path = Path(path)
         self.config = config or OrtConfig()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.config.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        self.session = onnxruntime.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = _session(self.path, self.config.threads)
         self.input_names = tuple(i.name for i in self.session.get_inputs())
 
     def __call__(self, **batch: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,9 @@ from compress.evaluate import evaluate_classifier, logits_of
 from compress.onnx_runtime import (
     OrtClassifier,
     OrtConfig,
+    OrtLM,
     export_onnx,
+    export_onnx_lm,
     onnx_file_size,
     ort_quantize,
 )
@@ -135,3 +137,26 @@ def test_config_is_frozen_and_serializable() -> None:
         "threads": 1,
         "opset": 17,
     }
+
+
+def test_lstm_lm_export_matches_torch_and_dynamic_int8_quantizes_the_lstm(tmp_path: Path) -> None:
+    """The LM peer: fp32 ORT equals torch (state carried across windows); dynamic int8 turns
+    the LSTM into DynamicQuantizeLSTM, shrinks the file and stays close."""
+    import onnx
+
+    from fixtures.lstm_lm import LMConfig, RNNModel, evaluate_lm
+
+    torch.manual_seed(0)
+    lm = RNNModel(LMConfig(ntoken=50, ninp=16, nhid=16, nlayers=2)).eval()
+    tokens = torch.randint(0, 50, (7, 3))
+    fp32 = export_onnx_lm(lm, tokens, lm.init_hidden(3), tmp_path / "lm.onnx")
+    stream = torch.randint(0, 50, (400,))
+    loss_torch, _ = evaluate_lm(lm, stream, bptt=9, batch_size=4)
+    loss_ort, _ = evaluate_lm(OrtLM(fp32, 2, 16), stream, bptt=9, batch_size=4)
+    assert loss_ort == pytest.approx(loss_torch, abs=1e-5)
+    int8 = ort_quantize(fp32, tmp_path / "lm8.onnx", OrtConfig(mode="dynamic"))
+    ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops
+    loss8, _ = evaluate_lm(OrtLM(int8, 2, 16), stream, bptt=9, batch_size=4)
+    assert loss8 == pytest.approx(loss_torch, abs=0.05)
+    assert onnx_file_size(int8) < onnx_file_size(fp32)
