@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import nn
@@ -20,13 +18,6 @@ from compress.quantize_static import (
 from compress.quantize_torchao import BackendUnsupported, TorchaoConfig, quantize_torchao
 from fixtures.bert import TINY, random_classifier, synthetic_batch
 from fixtures.qat_bert import BertQATRecipe
-
-
-@pytest.fixture(autouse=True)
-def _restore_engine() -> Iterator[None]:
-    previous = torch.backends.quantized.engine
-    yield
-    torch.backends.quantized.engine = previous
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import nn
@@ -38,14 +36,6 @@ QAT_CONFIGS = [
     QATConfig(epochs=1),
     QATConfig(epochs=1, per_channel_weights=False, engine="qnnpack"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _restore_engine() -> Iterator[None]:
-    """quantize_static/prepare_qat set the global engine on purpose; undo it per test."""
-    previous = torch.backends.quantized.engine
-    yield
-    torch.backends.quantized.engine = previous
 
 
 @pytest.fixture
