@@ -24,7 +24,7 @@ from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
 from fixtures.errors import InputError, SourceUnavailable
 from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.glue import PairSplit, load_mrpc
-from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
+from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, ModelSource, resolve_model
 from fixtures.sources import hub_reachable
 
 T = TypeVar("T")
@@ -130,6 +130,7 @@ class MrpcClassifier:
     dev: Encoded
     fp32_dev: EvalResult  # fp32 scores on dev (batch 8, 1 thread), computed once per session
     tokenizer: PreTrainedTokenizerBase
+    source: ModelSource  # the fine-tuned weights on disk (for methods that start from them)
     model_about: str  # which weights, fine-tuned how
     data_about: str  # which files (with hashes) the figures come from
 
@@ -157,6 +158,7 @@ def mrpc_classifier(
         dev,
         fp32_dev,
         tokenizer,
+        tuned,
         tuned.description,
         f"train: {mrpc_train.source}; eval: {mrpc_dev.source}",
     )

@@ -8,16 +8,19 @@ every result says which files it was trained and evaluated on. Runs on one threa
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
 
 from compress.measure import count_parameters, paired_speedup, pinned_threads, serialized_size
+from compress.onnx_runtime import OrtConfig, OrtLM, export_onnx_lm, onnx_file_size, ort_quantize
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.errors import SourceUnavailable
 from fixtures.lstm_lm import LMConfig, LMRecipe, RNNModel, TrainedLM, evaluate_lm, trained_lm
@@ -36,6 +39,10 @@ TRAIN_THREADS = max(1, (os.cpu_count() or 1) - 1)
 SIZE_TOLERANCE = 0.01  # relative, int8 size vs fp32 - 3/4 x quantized weight bytes (~0.01% seen)
 REFERENCE = LMConfig(ntoken=33_278, ninp=512, nhid=256, nlayers=5)
 REFERENCE_MB = (113.944064, 79.738984)  # the tutorial's printout, MB = 1e6 bytes
+TABLE = "LSTM LM on WikiText-2 (trained on valid.txt when train.txt is missing; loss on test.txt)"
+# ONNX Runtime peer: its dynamic quantizer covers LSTM (DynamicQuantizeLSTM), MatMul and the
+# embedding Gather; its static QDQ quantizer has no LSTM support, so no static row.
+ORT_CONFIGS = [OrtConfig(mode="fp32"), OrtConfig(mode="dynamic")]
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,8 @@ def test_lstm_lm_int8(benchmark, lm_pair: LMPair) -> None:
             "params": count_parameters(pair.fp32),
             "train_seconds": pair.trained.train_seconds,
             "recipe": asdict(pair.trained.recipe),
+            "table": TABLE,
+            "row": _row("torch-dynamic (LSTM+Linear)", loss32, loss8, speed, size8),
         }
     )
     assert abs(loss8 - loss32) <= MAX_LOSS_DELTA, f"int8 loss {loss8:.4f} vs fp32 {loss32:.4f}"
@@ -135,6 +144,71 @@ def test_lstm_lm_int8(benchmark, lm_pair: LMPair) -> None:
         f"int8 speedup {speed.ratio:.2f}x (IQR {speed.q1:.2f}-{speed.q3:.2f}) < {MIN_SPEEDUP}x"
     )
     assert size8 == pytest.approx(expected8, rel=SIZE_TOLERANCE), (size32, size8, expected8)
+
+
+def _row(method: str, loss32: float, loss: float, speed, size: int) -> dict[str, object]:
+    return {
+        "method": method,
+        "loss fp32": round(loss32, 4),
+        "loss": round(loss, 4),
+        "Δloss": round(loss - loss32, 4),
+        "ppl": round(math.exp(loss), 1),
+        "speedup vs torch fp32": f"{speed.ratio:.2f}x [{speed.q1:.2f}-{speed.q3:.2f}]",
+        "size (MB)": round(size / 1e6, 1),
+    }
+
+
+@pytest.fixture(scope="module")
+def lm_onnx(lm_pair: LMPair, tmp_path_factory) -> Path:
+    """The fp32 LM exported to ONNX (dynamic sequence and batch axes)."""
+    model = lm_pair.fp32
+    tokens = torch.zeros(EVAL_BPTT, EVAL_BATCH, dtype=torch.long)
+    path = tmp_path_factory.mktemp("ort-lm") / "lm-fp32.onnx"
+    return export_onnx_lm(model, tokens, model.init_hidden(EVAL_BATCH), path)
+
+
+@pytest.mark.parametrize("config", ORT_CONFIGS, ids=lambda c: f"ort-{c.mode}")
+def test_lstm_lm_ort(benchmark, lm_pair: LMPair, lm_onnx: Path, config: OrtConfig) -> None:
+    """ONNX Runtime peer: loss on test and speedup vs torch fp32; the row times one full eval."""
+    pair, test, shape = lm_pair, lm_pair.corpus.eval, lm_pair.fp32.config
+    path = ort_quantize(lm_onnx, lm_onnx.with_name(f"lm-ort-{config.mode}.onnx"), config)
+    ort = OrtLM(path, shape.nlayers, shape.nhid, threads=1)
+    evaluate = partial(evaluate_lm, bptt=EVAL_BPTT, batch_size=EVAL_BATCH)
+    with pinned_threads(1):
+        loss32, _ = evaluate(pair.fp32, test)
+        loss, ppl = benchmark.pedantic(evaluate, args=(ort, test), rounds=1, iterations=1)
+    speed = paired_speedup(
+        partial(evaluate, pair.fp32, test, max_windows=SPEED_WINDOWS),
+        partial(evaluate, ort, test, max_windows=SPEED_WINDOWS),
+        rounds=7,
+        warmup=1,
+        threads=1,
+    )
+    size = onnx_file_size(path)
+    benchmark.extra_info.update(
+        {
+            "model": pair.trained.about,
+            "data": pair.corpus.source,
+            "config": {"backend": "onnxruntime", **config.to_dict()},
+            "threads": 1,
+            "loss_torch_fp32": loss32,
+            "loss": loss,
+            "loss_delta": loss - loss32,
+            "ppl": ppl,
+            "speedup": speed.ratio,
+            "speedup_q1": speed.q1,
+            "speedup_q3": speed.q3,
+            "size_onnx_bytes": size,
+            "table": TABLE,
+            "row": _row(f"ort-{config.mode}", loss32, loss, speed, size),
+        }
+    )
+    assert abs(loss - loss32) <= MAX_LOSS_DELTA, f"ORT loss {loss:.4f} vs torch {loss32:.4f}"
+    if config.mode == "fp32":
+        assert speed.ratio > 0.5, f"ORT fp32 runs {1 / speed.ratio:.1f}x slower than torch fp32"
+    else:
+        assert speed.ratio >= MIN_SPEEDUP, f"ORT int8 speedup {speed.ratio:.2f}x < {MIN_SPEEDUP}x"
+        assert size < 0.5 * serialized_size(pair.fp32), f"ORT int8 file {size} B"
 
 
 def test_reference_architecture_sizes(benchmark) -> None:

@@ -1,21 +1,25 @@
-"""ONNX Runtime as a peer backend: fp32, dynamic int8 and static QDQ int8 on MRPC dev.
+"""Every int8 method on the same fine-tuned MRPC classifier, in one table from one run.
 
-One row per backend: the ORT forward of one dev batch (8 pairs, 128 tokens) on one thread.
-Each row carries F1/accuracy on MRPC dev against torch fp32, the paired, interleaved speedup
-of the ORT model over torch fp32 on that batch, and the ONNX file size. A last row records
-torch dynamic int8 the same way, for comparison. Run this file serially (never under xdist).
+Methods: torch.ao dynamic, static (calibrated; each Linear between its own stubs) and QAT;
+ONNX Runtime fp32, dynamic and static QDQ; torchao's ``quantize_`` int8 configs. One row per
+method: the forward of one dev batch (8 pairs, 128 tokens) on one thread. Each row carries F1
+and accuracy on MRPC dev, the drop against torch fp32, the paired, interleaved speedup over
+torch fp32 on that batch, and the serialized size; ``python -m compress.report`` prints the
+table from the saved JSON. Run this file serially (never under xdist).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
-from compress.measure import paired_speedup, pinned_threads
+from compress.evaluate import evaluate_classifier, forward_fn
+from compress.measure import paired_speedup, pinned_threads, serialized_size
 from compress.onnx_runtime import (
     OrtClassifier,
     OrtConfig,
@@ -23,124 +27,178 @@ from compress.onnx_runtime import (
     onnx_file_size,
     ort_quantize,
 )
+from compress.quantize_static import StaticQuantConfig, quantize_static
+from compress.quantize_torchao import TorchaoConfig, quantize_torchao
 from fixtures.bert import encode_pairs
 from fixtures.glue import PairSplit
+from fixtures.qat_bert import BertQATRecipe, qat_classifier
 
 pytestmark = pytest.mark.timed
 
 BATCH = 8  # pairs per forward, as in test_quantize_dynamic.test_mrpc_quality
 ROUNDS = 10
-MIN_INT8_SPEEDUP = 1.3  # ORT int8 (dynamic or static) vs torch fp32, one thread
-# F1 points each backend may lose against torch fp32. Static QDQ also quantizes activations
-# (here only around MatMul/Gemm: quantizing every op made the model predict one class), which
-# costs more than weight-only dynamic quantization: measured 2.54 pt on this model, so its
-# budget (3.0) guards against it getting worse rather than promising parity. Per-tensor ORT
-# dynamic measured a 1.03 pt drop (just over budget) where per-channel lost 0.10 pt, so the
-# suite runs the per-channel config.
-MAX_F1_DROP_PTS = {"fp32": 1.0, "dynamic": 1.0, "static": 3.0}
-BACKENDS = [
-    OrtConfig(mode="fp32"),
-    OrtConfig(mode="dynamic", per_channel=True),
-    OrtConfig(mode="static"),
-]
-
-
-def _backend(config: OrtConfig) -> str:
-    return f"ort-{config.mode}" + ("-per-channel" if config.per_channel else "")
+TABLE = "MRPC int8 methods (MiniLM-L6 fine-tuned on MRPC train; F1 on MRPC dev)"
+# Static int8 of every Linear, activations calibrated on 8 train batches. The percentile
+# observer clips BERT's activation outliers; min-max and histogram ranges let a few outliers
+# set the scale on x86's 7-bit activation grid and collapsed F1 (0.756 / 0.739 vs 0.861).
+STATIC = StaticQuantConfig(observer="percentile", modules="linear", calibration_batches=8)
+QAT = BertQATRecipe()
 
 
 @dataclass(frozen=True)
-class TorchReference:
-    """Torch fp32 scores on MRPC dev and the batch every speedup is timed on."""
+class Method:
+    """One row of the table: how to build the model and what it must satisfy."""
 
-    fp32: EvalResult
-    batch: dict[str, torch.Tensor]
+    id: str
+    backend: str  # "torch", "onnxruntime" or "torchao"
+    max_f1_drop_pts: float  # against torch fp32 on MRPC dev
+    gated: bool  # speedup vs torch fp32 must reach --min-speedup (1.3x); else recorded only
+    note: str = ""
+
+
+METHODS = [
+    Method("torch-dynamic", "torch", 1.0, True),
+    Method("torch-static-percentile", "torch", 1.0, True),
+    Method("torch-qat", "torch", 1.0, True),
+    Method("ort-fp32", "onnxruntime", 1.0, False, "fp32 peer: no speedup promised"),
+    # Per-tensor ORT dynamic measured a 1.03 pt drop where per-channel lost 0.10 pt.
+    Method("ort-dynamic-per-channel", "onnxruntime", 1.0, True),
+    # Static QDQ quantizes activations too, only around MatMul/Gemm (quantizing every op made
+    # the model predict one class): measured 2.54 pt, so 3.0 guards against it getting worse.
+    Method("ort-static", "onnxruntime", 3.0, True, "QDQ on MatMul/Gemm; budget 3.0 pt"),
+    Method("torchao-int8-dynamic", "torchao", 1.0, True),
+    Method(
+        "torchao-int8-weight-only",
+        "torchao",
+        1.0,
+        False,
+        "weights int8, matmuls dequantize to fp32 in eager mode: no speedup expected",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Built:
+    model: Callable[..., object]
+    size_bytes: int
+    config: dict[str, object]
+    build_s: float
 
 
 @pytest.fixture(scope="module")
-def torch_reference(mrpc_classifier) -> TorchReference:
-    clf = mrpc_classifier
-    batch = {k: v for k, v in clf.dev.batches(BATCH)[0].items() if k != "labels"}
-    return TorchReference(clf.fp32_dev, batch)
-
-
-@pytest.fixture(scope="module")
-def onnx_fp32(mrpc_classifier, torch_reference, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ort") / "mrpc-fp32.onnx"
-    return export_onnx(mrpc_classifier.fp32, torch_reference.batch, path)
+def dev_batch(mrpc_classifier) -> dict[str, torch.Tensor]:
+    """The batch every speedup is timed on: the first 8 dev pairs, padded to 128 tokens."""
+    return {k: v for k, v in mrpc_classifier.dev.batches(BATCH)[0].items() if k != "labels"}
 
 
 @pytest.fixture(scope="module")
 def calibration(mrpc_classifier, mrpc_train: PairSplit) -> list[dict[str, torch.Tensor]]:
     """Calibration batches from MRPC *train* (never the dev split the scores come from)."""
-    train = encode_pairs(
-        mrpc_classifier.tokenizer, mrpc_train, mrpc_classifier.dev.input_ids.shape[1]
-    )
+    max_length = mrpc_classifier.dev.input_ids.shape[1]
+    train = encode_pairs(mrpc_classifier.tokenizer, mrpc_train, max_length)
     return train.batches(BATCH, shuffle=True, seed=0)
 
 
-@pytest.fixture(scope="module", params=BACKENDS, ids=_backend)
-def ort_model(request, onnx_fp32: Path, tmp_path_factory) -> OrtClassifier:
-    config: OrtConfig = request.param
-    out = tmp_path_factory.mktemp("ort") / f"mrpc-{config.mode}.onnx"
-    batches = request.getfixturevalue("calibration") if config.mode == "static" else None
-    return OrtClassifier(ort_quantize(onnx_fp32, out, config, batches), config)
+@pytest.fixture(scope="module")
+def onnx_fp32(mrpc_classifier, dev_batch, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ort") / "mrpc-fp32.onnx"
+    return export_onnx(mrpc_classifier.fp32, dev_batch, path)
 
 
-def _common_info(clf, ref: TorchReference) -> dict[str, object]:
-    return {
-        "f1_torch_fp32": ref.fp32.metrics["f1"],
-        "accuracy_torch_fp32": ref.fp32.metrics["accuracy"],
-        "model": clf.model_about,
-        "data": clf.data_about,
-        "split": f"MRPC dev ({len(clf.dev)} pairs)",
-        "max_length": int(ref.batch["input_ids"].shape[1]),
-        "batch": BATCH,
-        "threads": 1,
-    }
+def _build(method: Method, request: pytest.FixtureRequest) -> Built:
+    clf = request.getfixturevalue("mrpc_classifier")
+    start = time.perf_counter()
+    if method.id == "torch-dynamic":
+        model, config = clf.int8, {"method": "dynamic", **clf.quant_config.to_dict()}
+    elif method.id == "torch-static-percentile":
+        model = quantize_static(clf.fp32, request.getfixturevalue("calibration"), STATIC)
+        config = STATIC.to_dict()
+    elif method.id == "torch-qat":
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():  # show QAT's progress bar (minutes, once)
+            model = qat_classifier(clf.source, request.getfixturevalue("mrpc_train"), QAT)
+        config = {**QAT.qat.to_dict(), "batch_size": QAT.batch_size, "steps": QAT.max_batches}
+    elif method.backend == "onnxruntime":
+        mode = method.id.removeprefix("ort-").removesuffix("-per-channel")
+        ort = OrtConfig(mode=mode, per_channel=method.id.endswith("per-channel"))
+        fp32_path = request.getfixturevalue("onnx_fp32")
+        calibration = request.getfixturevalue("calibration") if mode == "static" else None
+        path = ort_quantize(fp32_path, fp32_path.with_name(f"{method.id}.onnx"), ort, calibration)
+        model, config = OrtClassifier(path, ort), {"backend": "onnxruntime", **ort.to_dict()}
+        return Built(model, onnx_file_size(path), config, time.perf_counter() - start)
+    else:
+        tao = TorchaoConfig(method.id.removeprefix("torchao-"))
+        model, config = quantize_torchao(clf.fp32, tao), tao.to_dict()
+    return Built(model, serialized_size(model), config, time.perf_counter() - start)
 
 
-def test_ort_backend(benchmark, mrpc_classifier, torch_reference, ort_model) -> None:
-    """ORT forward of one dev batch; asserts F1 drop and (int8) speedup vs torch fp32."""
-    clf, ref, config = mrpc_classifier, torch_reference, ort_model.config
-    backend = _backend(config)
-    key = backend.replace("-", "_")
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.id)
+def test_mrpc_method(benchmark, request, mrpc_classifier, dev_batch, method: Method) -> None:
+    """The method's forward of one dev batch; asserts F1 drop and speedup vs torch fp32."""
+    clf = mrpc_classifier
+    built = _build(method, request)
     with pinned_threads(1):
-        result = evaluate_classifier(ort_model, clf.dev.batches(BATCH), desc=f"MRPC dev {backend}")
+        result = evaluate_classifier(built.model, clf.dev.batches(BATCH), desc=method.id)
     speed = paired_speedup(
-        forward_fn(clf.fp32, ref.batch),
-        forward_fn(ort_model, ref.batch),
+        forward_fn(clf.fp32, dev_batch),
+        forward_fn(built.model, dev_batch),
         rounds=ROUNDS,
         warmup=2,
         threads=1,
     )
     with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(forward_fn(ort_model, ref.batch), rounds=ROUNDS, warmup_rounds=2)
-    drop = 100 * (ref.fp32.metrics["f1"] - result.metrics["f1"])
-    benchmark.extra_info.update(_common_info(clf, ref))
+        benchmark.pedantic(forward_fn(built.model, dev_batch), rounds=ROUNDS, warmup_rounds=2)
+    f1_32, f1 = clf.fp32_dev.metrics["f1"], result.metrics["f1"]
+    drop = 100 * (f1_32 - f1)
+    size32 = serialized_size(clf.fp32)
     benchmark.extra_info.update(
         {
-            "backend": backend,
-            f"f1_{key}": result.metrics["f1"],
-            f"accuracy_{key}": result.metrics["accuracy"],
+            "method": method.id,
+            "backend": method.backend,
+            "config": built.config,
+            "model": clf.model_about,
+            "data": clf.data_about,
+            "split": f"MRPC dev ({len(clf.dev)} pairs)",
+            "max_length": int(dev_batch["input_ids"].shape[1]),
+            "batch": BATCH,
+            "threads": 1,
+            "f1_torch_fp32": f1_32,
+            "accuracy_torch_fp32": clf.fp32_dev.metrics["accuracy"],
+            "f1": f1,
+            "accuracy": result.metrics["accuracy"],
             "f1_drop_pts": drop,
             "speedup": speed.ratio,
             "speedup_q1": speed.q1,
             "speedup_q3": speed.q3,
             "torch_fp32_median_s": speed.baseline.median,
-            f"{key}_median_s": speed.candidate.median,
-            "size_onnx_bytes": onnx_file_size(ort_model.path),
-            "config": config.to_dict(),
+            "method_median_s": speed.candidate.median,
+            "size_fp32_bytes": size32,
+            "size_bytes": built.size_bytes,
+            "build_s": built.build_s,
+            "table": TABLE,
+            "row": {
+                "method": method.id,
+                "F1 fp32": round(f1_32, 4),
+                "F1": round(f1, 4),
+                "drop (pt)": round(drop, 2),
+                "accuracy": round(result.metrics["accuracy"], 4),
+                "speedup vs torch fp32": f"{speed.ratio:.2f}x [{speed.q1:.2f}-{speed.q3:.2f}]",
+                "size (MB)": round(built.size_bytes / 1e6, 1),
+                "note": method.note,
+            },
         }
     )
-    budget = MAX_F1_DROP_PTS[config.mode]
-    assert drop <= budget, (
-        f"{backend}: F1 {100 * result.metrics['f1']:.2f} vs torch fp32 "
-        f"{100 * ref.fp32.metrics['f1']:.2f}: drop {drop:.2f} pt > budget {budget} pt"
-        + (" (static QDQ quantizes activations too; see MAX_F1_DROP_PTS)" if budget > 1 else "")
+    assert drop <= method.max_f1_drop_pts, (
+        f"{method.id}: F1 {100 * f1:.2f} vs torch fp32 {100 * f1_32:.2f}: drop {drop:.2f} pt "
+        f"> budget {method.max_f1_drop_pts} pt"
     )
-    if config.mode != "fp32":
-        assert speed.ratio >= MIN_INT8_SPEEDUP, (
-            f"{backend} speedup vs torch fp32 {speed.ratio:.2f}x "
-            f"(IQR {speed.q1:.2f}-{speed.q3:.2f}) < {MIN_INT8_SPEEDUP}x"
+    min_speedup = request.config.getoption("--min-speedup")
+    if method.gated:
+        assert speed.ratio >= min_speedup, (
+            f"{method.id} speedup vs torch fp32 {speed.ratio:.2f}x "
+            f"(IQR {speed.q1:.2f}-{speed.q3:.2f}) < {min_speedup}x"
         )
+    else:  # recorded-only speed still has to be a sane measurement of a working model
+        assert speed.ratio > 0.5, f"{method.id} runs {1 / speed.ratio:.1f}x slower than fp32"
+    if method.id != "ort-fp32":
+        assert built.size_bytes < 0.8 * size32, f"{method.id}: {built.size_bytes} B vs {size32} B"
