@@ -21,6 +21,7 @@ from compress.fingerprint import machine_fingerprint
 from compress.measure import pinned_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
+from fixtures.chinese_news import load_sogou
 from fixtures.errors import InputError, SourceUnavailable
 from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.glue import PairSplit, load_mrpc
@@ -59,13 +60,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Reject a bad --glue-dir/GLUE_DIR or local --model before anything runs or is saved."""
+    """Reject a bad --glue-dir/GLUE_DIR, SOGOU_DIR or local --model before anything runs."""
     glue = config.getoption("--glue-dir") or os.environ.get("GLUE_DIR")
+    sogou = os.environ.get("SOGOU_DIR")
     spec = config.getoption("--model")
     try:
         if glue:
             for split in ("train", "dev"):
                 load_mrpc(split, glue)
+        if sogou:
+            load_sogou(sogou)
         if spec not in ("auto", *WHEEL_MODELS) and Path(spec).expanduser().exists():
             resolve_model(spec)
     except InputError as err:
