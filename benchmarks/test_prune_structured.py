@@ -1,0 +1,223 @@
+"""Structured fine-pruning of the MRPC MiniLM-L6: heads and FFN neurons physically removed.
+
+The MRPC-fine-tuned MiniLM-L6 (conftest ``mrpc_classifier``) is fine-pruned on MRPC train
+(``fixtures.fine_prune``, cached by recipe hash: first-order Taylor scores, cubic schedule,
+distillation from the unpruned model) and compacted into a smaller dense BERT. Rows:
+
+- ``test_fine_pruned[fp32]`` / ``[int8]``: one forward of the compacted model (and of its
+  dynamic int8 twin) on a dev batch of 8 padded to 128 tokens, 1 thread. Asserts: compacted
+  logits equal the masked model's (``LOGIT_ATOL``), the parameter count equals what the masks
+  say, F1 drop on MRPC dev within budget, paired speedup vs the unpruned fp32 model.
+- ``test_one_shot_scores[...]``: the same sparsity without fine-tuning, per score, to show
+  what the score choice does before any recovery training.
+
+Run serially (never under xdist).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import torch
+from tabulate import tabulate
+from torch import nn
+
+from compress.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
+from compress.fine_prune import StructuredPruneConfig
+from compress.measure import count_parameters, paired_speedup, pinned_threads, serialized_size
+from compress.prune_structured import (
+    Gates,
+    Masks,
+    compact,
+    expected_parameters,
+    magnitude_scores,
+    select_masks,
+    shape_report,
+)
+from compress.quantize import DynamicQuantConfig, quantize_dynamic
+from fixtures.bert import encode_pairs
+from fixtures.fine_prune import FinePrunedModel, bucketed_batches, fine_pruned_classifier
+from fixtures.finetune import FinetuneRecipe, finetuned_classifier
+from fixtures.models import resolve_model
+
+pytestmark = pytest.mark.timed
+
+CONFIG = StructuredPruneConfig(head_sparsity=0.4, ffn_sparsity=0.65, score="taylor", lr=5e-5)
+TARGET_SPEEDUP = {"fp32": 1.8, "int8": 2.5}  # the issue's targets, vs the unpruned fp32 model
+F1_BUDGET_PTS = {"fp32": 1.5, "int8": 1.5}  # largest F1 drop vs unpruned fp32, MRPC dev
+LOGIT_ATOL = 1e-4  # compacted vs masked logits (float32 summation order differs)
+ROUNDS = 20
+ONE_SHOT_BATCHES = 8  # training batches of 32 used to score units for the one-shot rows
+
+
+@dataclass(frozen=True)
+class Pruned:
+    fine: FinePrunedModel
+    small: nn.Module
+    small_int8: nn.Module
+    load_s: float
+    shapes: list[dict[str, object]]  # shape_report rows: layer, weight, before, after
+
+
+@pytest.fixture(scope="module")
+def pruned(pytestconfig: pytest.Config, mrpc_train, mrpc_classifier) -> Iterator[Pruned]:
+    """The fine-pruned classifier (trained now or from cache), compacted, and its int8 twin."""
+    base = resolve_model(pytestconfig.getoption("--model"))
+    tuned = finetuned_classifier(base, mrpc_train, FinetuneRecipe())  # cached by conftest
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    start = time.perf_counter()
+    with capture.global_and_fixture_disabled():  # show the fine-pruning progress bar
+        fine = fine_pruned_classifier(tuned, mrpc_train, CONFIG, threads=os.cpu_count() or 1)
+    load_s = time.perf_counter() - start
+    small = compact(fine.model, fine.masks)
+    rows = shape_report(mrpc_classifier.fp32, small)
+    reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
+    if reporter is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\nfine-pruned MiniLM-L6: per-layer shapes before -> after")
+            reporter.write_line(tabulate(rows, headers="keys"))
+    yield Pruned(fine, small, quantize_dynamic(small, DynamicQuantConfig()), load_s, rows)
+
+
+def _dev_eval(model: nn.Module, mrpc_classifier, desc: str) -> EvalResult:
+    """MRPC dev, batch 8, length 128, 1 thread: the protocol of the conftest fp32 figure."""
+    with pinned_threads(1):
+        return evaluate_classifier(model, mrpc_classifier.dev.batches(8), desc=desc)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_fine_pruned(benchmark, pytestconfig, precision, pruned, mrpc_classifier) -> None:
+    """Compacted (and int8) fine-pruned MiniLM: logits, parameters, F1 drop, speedup."""
+    fine, small = pruned.fine, pruned.small
+    model = small if precision == "fp32" else pruned.small_int8
+    dev_batches = mrpc_classifier.dev.batches(8)
+    timed = {k: v for k, v in dev_batches[0].items() if k != "labels"}
+    # compacted == masked: same function, fewer weights
+    diffs = []
+    with Gates(fine.model, fine.masks), torch.inference_mode():
+        for batch in dev_batches[:4]:
+            diff = logits_of(fine.model, batch) - logits_of(small, batch)
+            diffs.append(float(diff.abs().max()))
+    params_before = count_parameters(mrpc_classifier.fp32)
+    params_after = count_parameters(small)
+    expected = expected_parameters(fine.model, fine.masks)
+    result = _dev_eval(model, mrpc_classifier, f"MRPC dev pruned {precision}")
+    base = mrpc_classifier.fp32_dev
+    drop = 100 * (base.metrics["f1"] - result.metrics["f1"])
+    speed = paired_speedup(
+        forward_fn(mrpc_classifier.fp32, timed), forward_fn(model, timed), rounds=ROUNDS
+    )
+    with pinned_threads(1), torch.inference_mode():
+        benchmark.pedantic(forward_fn(model, timed), rounds=ROUNDS, warmup_rounds=3)
+    kept = fine.masks.kept()
+    benchmark.extra_info.update(
+        {
+            "model": fine.about,
+            "data": mrpc_classifier.data_about,
+            "split": f"MRPC dev ({len(mrpc_classifier.dev)} pairs), batch 8, max length 128",
+            "timed_input": "first dev batch: 8 pairs padded to 128 tokens",
+            "threads": 1,
+            "config": CONFIG.to_dict(),
+            "precision": precision,
+            "heads_kept": kept["heads"],
+            "ffn_kept": kept["ffn"],
+            "shapes": pruned.shapes,
+            "params_before": params_before,
+            "params_after": params_after,
+            "params_ratio": params_before / params_after,
+            "size_before_bytes": serialized_size(mrpc_classifier.fp32),
+            "size_after_bytes": serialized_size(model),
+            "max_logit_diff_compact_vs_masked": max(diffs),
+            "f1_unpruned": base.metrics["f1"],
+            "f1": result.metrics["f1"],
+            "accuracy_unpruned": base.metrics["accuracy"],
+            "accuracy": result.metrics["accuracy"],
+            "f1_drop_pts": drop,
+            "dev_pass_unpruned_s": base.seconds,
+            "dev_pass_s": result.seconds,
+            "speedup": speed.ratio,
+            "speedup_q1": speed.q1,
+            "speedup_q3": speed.q3,
+            "unpruned_median_s": speed.baseline.median,
+            "pruned_median_s": speed.candidate.median,
+            "fine_prune_s": pruned.fine.train_seconds,
+            "fixture_s": pruned.load_s,
+            "hyperparameters_chosen_on": "MRPC dev (no separate validation split)",
+        }
+    )
+    assert max(diffs) <= LOGIT_ATOL, f"compacted logits differ from masked by {max(diffs):.2e}"
+    assert params_after == expected, (params_after, expected)
+    heads = sum(m.numel() for m in fine.masks.heads)
+    assert sum(kept["heads"]) == heads - round(CONFIG.head_sparsity * heads), kept
+    budget = F1_BUDGET_PTS[precision]
+    assert drop <= budget, f"F1 drop {drop:.2f} pt > {budget} pt ({precision})"
+    target = max(TARGET_SPEEDUP[precision], pytestconfig.getoption("--min-speedup"))
+    assert speed.ratio >= target, (
+        f"{precision} pruned speedup {speed.ratio:.2f}x (IQR {speed.q1:.2f}-{speed.q3:.2f}) "
+        f"< {target}x"
+    )
+
+
+@pytest.fixture(scope="module")
+def score_batches(mrpc_train, mrpc_classifier) -> list[dict[str, torch.Tensor]]:
+    data = encode_pairs(mrpc_classifier.tokenizer, mrpc_train, 128)
+    return bucketed_batches(data, 32, seed=0)[:ONE_SHOT_BATCHES]
+
+
+def _gradient_scores(
+    model: nn.Module, batches: list[dict[str, torch.Tensor]], score: str
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    masks = Masks.ones(model)
+    acc = [torch.zeros_like(m) for m in masks.heads + masks.ffn]
+    with pinned_threads(1), Gates(model, masks, track_grad=True) as gates:
+        for batch in batches:
+            model(**batch).loss.backward()
+            for a, gate in zip(acc, gates.heads + gates.ffn, strict=True):
+                a.add_(gate.grad.abs() if score == "taylor" else -gate.grad)
+                gate.grad = None
+    model.zero_grad(set_to_none=True)
+    n = len(masks.heads)
+    return acc[:n], acc[n:]
+
+
+@pytest.mark.parametrize("score", ["magnitude", "movement", "taylor"])
+def test_one_shot_scores(benchmark, score, mrpc_classifier, score_batches) -> None:
+    """Prune to CONFIG's sparsity in one shot (no fine-tuning); F1 on MRPC dev per score."""
+    import copy
+
+    model = copy.deepcopy(mrpc_classifier.fp32)
+    scores = (
+        magnitude_scores(model)
+        if score == "magnitude"
+        else _gradient_scores(model, score_batches, score)
+    )
+    masks = select_masks(*scores, CONFIG.head_sparsity, CONFIG.ffn_sparsity)
+    small = compact(model, masks)
+    kept = masks.kept()
+    heads, neurons = (sum(m.numel() for m in ms) for ms in (masks.heads, masks.ffn))
+    assert sum(kept["heads"]) == heads - round(CONFIG.head_sparsity * heads)
+    assert sum(kept["ffn"]) == neurons - round(CONFIG.ffn_sparsity * neurons)
+    result = _dev_eval(small, mrpc_classifier, f"MRPC dev one-shot {score}")
+    timed = {k: v for k, v in mrpc_classifier.dev.batches(8)[0].items() if k != "labels"}
+    with pinned_threads(1), torch.inference_mode():
+        benchmark.pedantic(forward_fn(small, timed), rounds=5, warmup_rounds=1)
+    benchmark.extra_info.update(
+        {
+            "model": mrpc_classifier.model_about,
+            "data": mrpc_classifier.data_about,
+            "score": score,
+            "scored_on": f"{ONE_SHOT_BATCHES} MRPC train batches of 32" if score != "magnitude"
+            else "weights",
+            "head_sparsity": CONFIG.head_sparsity,
+            "ffn_sparsity": CONFIG.ffn_sparsity,
+            "heads_kept": kept["heads"],
+            "ffn_kept": kept["ffn"],
+            "f1_unpruned": mrpc_classifier.fp32_dev.metrics["f1"],
+            "f1": result.metrics["f1"],
+            "accuracy": result.metrics["accuracy"],
+        }
+    )
