@@ -1,0 +1,439 @@
+"""Knowledge distillation: three loss families, their weighted sum, and a training loop.
+
+- soft-target loss (Hinton et al.): KL(softmax(teacher/T) || softmax(student/T)) x T², batch mean;
+- cosine loss between student and teacher hidden states (a learned projection when widths
+  differ), as DistilBERT's cosine embedding loss;
+- MSE feature regression through a learned regressor from the student's feature shape to the
+  teacher's (FitNets; the PyTorch knowledge-distillation tutorial's ``regressor``).
+
+All three are added to the task cross-entropy with the weights of a :class:`DistillConfig`.
+:func:`distill` trains a copy of the student against a frozen teacher whose outputs are
+computed once (:func:`teacher_targets`, under ``no_grad``) and may be shared between runs.
+
+Models used with hidden-state losses must accept ``output_hidden_states=True`` and return an
+object with ``.logits`` and ``.hidden_states`` (every Hugging Face model does).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from compress.evaluate import logits_of
+
+LOSSES = ("ce", "kd", "cos", "mse")
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Loss weights, temperature, which hidden states to match, and the optimiser settings."""
+
+    temperature: float = 2.0  # T of the soft-target loss; > 0
+    ce_weight: float = 1.0  # task cross-entropy on the labels
+    kd_weight: float = 0.0  # soft-target KL x T²
+    cos_weight: float = 0.0  # 1 - cosine between mapped hidden states
+    mse_weight: float = 0.0  # MSE between regressed student features and teacher features
+    # (student index, teacher index) into each model's ``hidden_states`` tuple; for HF models
+    # index 0 is the embeddings and index i the output of layer i.
+    layer_map: tuple[tuple[int, int], ...] = ((-1, -1),)
+    epochs: int = 1
+    lr: float = 5e-5  # peak AdamW learning rate (linear warm-up, then linear decay to 0)
+    weight_decay: float = 0.01  # on matrices only (not biases / norms)
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0  # gradient clipping; 0 disables it
+    seed: int = 0  # batch order, dropout, projection/regressor init
+    frozen: tuple[str, ...] = ()  # parameter-name prefixes of the student left untrained
+
+    def __post_init__(self) -> None:
+        for name in ("layer_map", "frozen"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        object.__setattr__(
+            self,
+            "layer_map",
+            tuple(tuple(pair) for pair in self.layer_map),  # type: ignore[misc]
+        )
+        t = self.temperature
+        if not (_is_number(t) and t > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {t!r}")
+        weights = self.weights
+        for name, w in weights.items():
+            if not (_is_number(w) and w >= 0):
+                raise ValueError(f"{name}_weight must be a finite number >= 0, got {w!r}")
+        if not any(weights.values()):
+            raise ValueError(
+                "all loss weights are zero (ce, kd, cos, mse): set at least one above zero"
+            )
+        if self.uses_hidden and not self.layer_map:
+            raise ValueError("cos_weight/mse_weight > 0 need a non-empty layer_map")
+        for pair in self.layer_map:
+            if len(pair) != 2 or not all(type(i) is int for i in pair):
+                raise ValueError(f"layer_map entries must be (student, teacher) ints: {pair!r}")
+        if isinstance(self.epochs, bool) or self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not (self.lr > 0 and self.weight_decay >= 0 and 0 <= self.warmup_ratio < 1):
+            raise ValueError(
+                f"invalid optimiser settings: lr {self.lr}, weight_decay "
+                f"{self.weight_decay}, warmup_ratio {self.warmup_ratio}"
+            )
+        if self.max_grad_norm < 0:
+            raise ValueError(f"max_grad_norm must be >= 0, got {self.max_grad_norm}")
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """``{"ce": ..., "kd": ..., "cos": ..., "mse": ...}``."""
+        return {name: getattr(self, f"{name}_weight") for name in LOSSES}
+
+    @property
+    def uses_hidden(self) -> bool:
+        """Whether a hidden-state loss (cos or mse) is on."""
+        return self.cos_weight > 0 or self.mse_weight > 0
+
+    @property
+    def teacher_layers(self) -> tuple[int, ...]:
+        """Teacher hidden-state indices the losses read (empty without cos/mse)."""
+        return tuple(sorted({t for _, t in self.layer_map})) if self.uses_hidden else ()
+
+    @property
+    def id(self) -> str:
+        """Readable name of the loss mix, e.g. ``ce+kd`` or ``ce+kd+cos+mse``."""
+        return "+".join(name for name, w in self.weights.items() if w > 0)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly form (the cache key of a distilled model uses it)."""
+        d = asdict(self)
+        d["layer_map"] = [list(p) for p in self.layer_map]
+        d["frozen"] = list(self.frozen)
+        return d
+
+
+def _check_temperature(temperature: float) -> None:
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+
+
+def check_label_counts(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> None:
+    """Raise ValueError unless both logits tensors have the same batch size and label count."""
+    if student_logits.shape[-1] != teacher_logits.shape[-1]:
+        raise ValueError(
+            f"teacher predicts {teacher_logits.shape[-1]} labels but the student "
+            f"{student_logits.shape[-1]}: distillation needs the same label set"
+        )
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            f"student logits {tuple(student_logits.shape)} and teacher logits "
+            f"{tuple(teacher_logits.shape)} differ in shape"
+        )
+
+
+def soft_target_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """KL(softmax(teacher/T) || softmax(student/T)) x T², averaged over the batch."""
+    _check_temperature(temperature)
+    check_label_counts(student_logits, teacher_logits)
+    t = float(temperature)
+    student = F.log_softmax(student_logits / t, dim=-1)
+    teacher = F.log_softmax(teacher_logits.detach().float() / t, dim=-1)
+    return F.kl_div(student, teacher, reduction="batchmean", log_target=True) * (t * t)
+
+
+def _rows(
+    student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows (where ``mask`` is 1) of (B, S, H) states, else one flat row per example."""
+    if student.shape != teacher.shape:
+        raise ValueError(
+            f"student features {tuple(student.shape)} and teacher features "
+            f"{tuple(teacher.shape)} differ in shape (after projection/regression)"
+        )
+    if student.dim() == 3:  # (batch, tokens, width): one row per token, padding dropped
+        if mask is None:
+            return student.flatten(0, 1), teacher.flatten(0, 1)
+        keep = mask[:, : student.shape[1]].bool()
+        return student[keep], teacher[keep]
+    return student.flatten(1), teacher.flatten(1)
+
+
+def cosine_hidden_loss(
+    student_hidden: torch.Tensor,
+    teacher_hidden: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    projection: nn.Module | None = None,
+) -> torch.Tensor:
+    """Mean of 1 - cos(student, teacher) over tokens (where ``mask`` is 1) or examples.
+
+    ``projection`` maps the student's width to the teacher's; it is required when they differ.
+    """
+    student = projection(student_hidden) if projection is not None else student_hidden
+    if student.shape[1:] != teacher_hidden.shape[1:] and projection is None:
+        raise ValueError(
+            f"student hidden {tuple(student.shape)} and teacher hidden "
+            f"{tuple(teacher_hidden.shape)} differ: pass a projection (feature_adapter)"
+        )
+    s, t = _rows(student, teacher_hidden.detach().to(student.dtype), mask)
+    return (1.0 - F.cosine_similarity(s, t, dim=-1, eps=1e-8)).mean()
+
+
+def mse_feature_loss(
+    student_features: torch.Tensor,
+    teacher_features: torch.Tensor,
+    regressor: nn.Module,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean squared error between ``regressor(student_features)`` and the teacher features."""
+    s, t = _rows(regressor(student_features), teacher_features.detach().float(), mask)
+    return F.mse_loss(s, t)
+
+
+def feature_adapter(student_shape: Sequence[int], teacher_shape: Sequence[int]) -> nn.Module:
+    """A learned map from student features to the teacher's feature shape.
+
+    (B, C, H, W) maps: a 3x3 convolution (same spatial size required), as in the PyTorch
+    tutorial's regressor; (B, ..., D) vectors: a Linear on the last dimension, initialised to
+    the identity when the widths are equal.
+    """
+    student_shape, teacher_shape = tuple(student_shape), tuple(teacher_shape)
+    if len(student_shape) != len(teacher_shape):
+        raise ValueError(f"feature ranks differ: student {student_shape}, teacher {teacher_shape}")
+    if len(student_shape) == 4:
+        if student_shape[2:] != teacher_shape[2:]:
+            raise ValueError(
+                f"feature maps differ in spatial size: {student_shape} vs {teacher_shape}"
+            )
+        return nn.Conv2d(student_shape[1], teacher_shape[1], 3, padding=1)
+    linear = nn.Linear(student_shape[-1], teacher_shape[-1])
+    if student_shape[-1] == teacher_shape[-1]:
+        with torch.no_grad():
+            linear.weight.copy_(torch.eye(student_shape[-1]))
+            linear.bias.zero_()
+    return linear
+
+
+def model_outputs(
+    model: nn.Module, batch: Mapping[str, torch.Tensor], *, hidden: bool
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """Logits and (if ``hidden``) every hidden state of ``model`` on ``batch``.
+
+    Raises ValueError if hidden states are requested from a model that does not return them.
+    """
+    if not hidden:
+        return logits_of(model, batch), None
+    params = inspect.signature(model.forward).parameters
+    takes = "output_hidden_states" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+    name = type(model).__name__
+    if not takes:
+        raise ValueError(
+            f"{name} does not return hidden states (its forward has no output_hidden_states "
+            f"argument): use only ce/kd losses with it, or give it hidden-state outputs"
+        )
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    out = model(**inputs, output_hidden_states=True)
+    states = getattr(out, "hidden_states", None)
+    if not states:
+        raise ValueError(
+            f"{name} returned no hidden_states for output_hidden_states=True: "
+            f"use only ce/kd losses with it"
+        )
+    return out.logits, tuple(states)
+
+
+@dataclass(frozen=True)
+class TeacherTargets:
+    """The frozen teacher's outputs on a fixed list of batches (computed once, no_grad)."""
+
+    logits: tuple[torch.Tensor, ...]  # per batch, fp32
+    hidden: tuple[dict[int, torch.Tensor], ...]  # per batch: teacher layer index -> states
+    layers: tuple[int, ...]  # which hidden-state indices were kept
+
+    def __len__(self) -> int:
+        return len(self.logits)
+
+
+def teacher_targets(
+    teacher: nn.Module,
+    batches: Sequence[Mapping[str, torch.Tensor]],
+    layers: Sequence[int] = (),
+    *,
+    hidden_dtype: torch.dtype = torch.float16,
+    progress: bool = True,
+) -> TeacherTargets:
+    """Run the teacher once over ``batches`` in eval mode under ``no_grad``; keep its logits
+    and the hidden states ``layers`` (stored as ``hidden_dtype`` to save memory)."""
+    layers = tuple(sorted(set(layers)))
+    was_training = teacher.training
+    teacher.eval()
+    logits, hidden = [], []
+    try:
+        with torch.no_grad():
+            for batch in tqdm(batches, desc="teacher outputs", disable=not progress, leave=False):
+                out, states = model_outputs(teacher, batch, hidden=bool(layers))
+                logits.append(out.float())
+                hidden.append({i: states[i].to(hidden_dtype) for i in layers} if states else {})
+    finally:
+        teacher.train(was_training)
+    return TeacherTargets(tuple(logits), tuple(hidden), layers)
+
+
+def distillation_loss(
+    config: DistillConfig,
+    student_logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    student_hidden: Sequence[torch.Tensor] | None = None,
+    teacher_hidden: Mapping[int, torch.Tensor] | None = None,
+    *,
+    mask: torch.Tensor | None = None,
+    projections: Sequence[nn.Module] | None = None,
+    regressors: Sequence[nn.Module] | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the task CE and the enabled distillation losses; also each term.
+
+    Hidden-state terms are averaged over the ``config.layer_map`` pairs; ``projections`` and
+    ``regressors`` hold one adapter per pair (projections may be None: identity).
+    """
+    check_label_counts(student_logits, teacher_logits)
+    parts: dict[str, torch.Tensor] = {}
+    if config.ce_weight > 0:
+        parts["ce"] = F.cross_entropy(student_logits, labels)
+    if config.kd_weight > 0:
+        parts["kd"] = soft_target_loss(student_logits, teacher_logits, config.temperature)
+    if config.uses_hidden:
+        if student_hidden is None or teacher_hidden is None:
+            raise ValueError("cos/mse losses need student and teacher hidden states")
+        pairs = [(student_hidden[s], teacher_hidden[t]) for s, t in config.layer_map]
+        if config.cos_weight > 0:
+            projs = projections or [None] * len(pairs)
+            parts["cos"] = torch.stack(
+                [cosine_hidden_loss(s, t, mask, p) for (s, t), p in zip(pairs, projs, strict=True)]
+            ).mean()
+        if config.mse_weight > 0:
+            if regressors is None:
+                raise ValueError("the mse loss needs one regressor per layer_map pair")
+            regs = zip(pairs, regressors, strict=True)
+            parts["mse"] = torch.stack(
+                [mse_feature_loss(s, t, r, mask) for (s, t), r in regs]
+            ).mean()
+    total = sum(config.weights[name] * value for name, value in parts.items())
+    return total, {name: float(value.detach()) for name, value in parts.items()}
+
+
+def _adapters(
+    config: DistillConfig,
+    student_states: Sequence[torch.Tensor],
+    teacher: Mapping[int, torch.Tensor],
+) -> tuple[nn.ModuleList, nn.ModuleList]:
+    projections, regressors = nn.ModuleList(), nn.ModuleList()
+    for s, t in config.layer_map:
+        s_shape, t_shape = student_states[s].shape, teacher[t].shape
+        if config.cos_weight > 0:
+            same = s_shape[1:] == t_shape[1:]
+            projections.append(nn.Identity() if same else feature_adapter(s_shape, t_shape))
+        if config.mse_weight > 0:
+            regressors.append(feature_adapter(s_shape, t_shape))
+    return projections, regressors
+
+
+def _param_groups(modules: Sequence[nn.Module], config: DistillConfig) -> list[dict]:
+    decay, no_decay = [], []
+    for module in modules:
+        for name, p in module.named_parameters():
+            if not p.requires_grad or name.startswith(config.frozen):
+                continue
+            (decay if p.dim() >= 2 and "LayerNorm" not in name else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def distill(
+    student: nn.Module,
+    teacher: nn.Module,
+    batches: Sequence[Mapping[str, torch.Tensor]],
+    config: DistillConfig,
+    *,
+    targets: TeacherTargets | None = None,
+    progress: bool = True,
+) -> nn.Module:
+    """Train a copy of ``student`` against the frozen ``teacher``; return it in eval mode.
+
+    Each epoch visits ``batches`` (each with ``labels``) in a seeded random order. The
+    teacher runs once over them (``teacher_targets``), or ``targets`` computed earlier for the
+    same batches are used. Neither model is modified. AdamW with linear warm-up and decay.
+    """
+    if not batches:
+        raise ValueError("distillation needs at least one training batch; got 0")
+    if targets is None:
+        targets = teacher_targets(teacher, batches, config.teacher_layers, progress=progress)
+    if len(targets) != len(batches):
+        raise ValueError(f"{len(targets)} teacher targets for {len(batches)} batches")
+    missing = set(config.teacher_layers) - set(targets.layers)
+    if missing:
+        raise ValueError(f"teacher targets lack hidden states {sorted(missing)}")
+    torch.manual_seed(config.seed)
+    work = copy.deepcopy(student).train()
+    for name, p in work.named_parameters():
+        if name.startswith(config.frozen):
+            p.requires_grad_(False)
+    with torch.no_grad():
+        logits0, states0 = model_outputs(work, batches[0], hidden=config.uses_hidden)
+    check_label_counts(logits0, targets.logits[0])
+    projections, regressors = (
+        _adapters(config, states0, targets.hidden[0]) if states0 else (nn.ModuleList(),) * 2
+    )
+    groups = _param_groups([work, projections, regressors], config)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    steps = config.epochs * len(batches)
+    warmup = int(config.warmup_ratio * steps)
+
+    def lr_factor(i: int) -> float:
+        if i < warmup:
+            return (i + 1) / warmup
+        return max(0.0, (steps - i) / max(1, steps - warmup))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    trainable = [p for g in optimizer.param_groups for p in g["params"]]
+    order = torch.Generator().manual_seed(config.seed)
+    bar = tqdm(total=steps, desc=f"distill {config.id}", disable=not progress, leave=False)
+    with bar:
+        for epoch in range(config.epochs):
+            for i in torch.randperm(len(batches), generator=order).tolist():
+                batch = batches[i]
+                logits, states = model_outputs(work, batch, hidden=config.uses_hidden)
+                loss, parts = distillation_loss(
+                    config,
+                    logits,
+                    batch["labels"],
+                    targets.logits[i],
+                    states,
+                    targets.hidden[i],
+                    mask=batch.get("attention_mask"),
+                    projections=list(projections) or None,
+                    regressors=list(regressors) or None,
+                )
+                loss.backward()
+                if config.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                bar.set_postfix(epoch=epoch + 1, **{k: f"{v:.3f}" for k, v in parts.items()})
+                bar.update()
+    return work.eval()
