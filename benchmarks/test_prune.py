@@ -210,18 +210,7 @@ def _sorted_batches(dev: Encoded, size: int) -> list[dict[str, torch.Tensor]]:
     """Dev batches of similar lengths, trimmed to their longest row (same predictions, faster)."""
     lengths = dev.attention_mask.sum(1)
     order = torch.argsort(lengths, stable=True)
-    out = []
-    for idx in torch.split(order, size):
-        width = int(lengths[idx].max())
-        out.append(
-            {
-                "input_ids": dev.input_ids[idx, :width],
-                "token_type_ids": dev.token_type_ids[idx, :width],
-                "attention_mask": dev.attention_mask[idx, :width],
-                "labels": dev.labels[idx],
-            }
-        )
-    return out
+    return [dev.take(idx) for idx in torch.split(order, size)]
 
 
 @pytest.fixture(scope="module")
