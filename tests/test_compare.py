@@ -309,6 +309,12 @@ def test_bad_input_exits_2(
         pytest.param("onnx_int8_bytes", "lower", id="bytes-suffix"),
         pytest.param("linear_bytes_ratio", "lower", id="ratio-suffix"),
         pytest.param("calib_batches", None, id="unknown"),
+        pytest.param("f1", "higher", id="bare-f1"),
+        pytest.param("accuracy", "higher", id="bare-accuracy"),
+        pytest.param("loss", "lower", id="bare-loss"),
+        pytest.param("f1_std", None, id="std-not-gated"),
+        pytest.param("accuracy_int8_std", None, id="int8-std-not-gated"),
+        pytest.param("latency_ratio", None, id="latency-ratio-is-timing"),
     ],
 )
 def test_rule_matching(key: str, better: str | None) -> None:
@@ -414,3 +420,9 @@ def test_no_time_also_drops_speedups(tmp_path: Path, capsys: pytest.CaptureFixtu
 )
 def test_lm_and_qmath_rules(key: str, old: float, new: float, status: str) -> None:
     assert judge(rule_for(key), old, new) == status
+
+
+def test_latency_ratio_is_dropped_with_no_time() -> None:
+    """A pruning latency ratio is timing: --no-time must not gate it like a size ratio."""
+    assert rule_for("latency_ratio").machine_dependent
+    assert not rule_for("linear_bytes_ratio").machine_dependent
