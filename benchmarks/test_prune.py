@@ -30,10 +30,9 @@ from compress.prune import (
     n_m_mask,
     prune,
     prune_targets,
-    sparse_size,
-    sparsity_report,
     units_to_prune,
 )
+from compress.sparse import sparse_size, sparsity_report
 from fixtures.bert import Encoded
 from fixtures.digits import (
     DigitsRecipe,

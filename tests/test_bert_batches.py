@@ -1,10 +1,13 @@
-"""fixtures.bert.Encoded: batch dicts cut from a padded split."""
+"""fixtures.bert: Encoded batch dicts cut from a padded split; encode_texts by hand."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from fixtures.bert import Encoded
+from fixtures.bert import Encoded, encode_texts
+from fixtures.chinese_bert import SPECIAL_TOKENS, build_tokenizer
 
 
 def _encoded() -> Encoded:
@@ -28,3 +31,17 @@ def test_batches_cover_every_row_once_in_order_or_shuffled() -> None:
     shuffled = data.batches(2, shuffle=True, seed=3, trim=True)
     rows = torch.cat([b["input_ids"][:, 0] for b in shuffled]).sort().values.tolist()
     assert rows == [0, 4, 8]
+
+
+def test_encode_texts_single_and_pairs_by_hand(tmp_path: Path) -> None:
+    tokenizer = build_tokenizer([*SPECIAL_TOKENS, "a", "b", "c"], tmp_path)  # a=5, b=6, c=7
+    single = encode_texts(tokenizer, ["a b", "c"], [1, 0], max_length=6)
+    assert single.input_ids.tolist() == [[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]]  # [CLS] .. [SEP]
+    assert single.attention_mask.tolist() == [[1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0]]
+    assert single.token_type_ids.tolist() == [[0] * 6] * 2
+    assert single.labels.dtype == torch.long and single.labels.tolist() == [1, 0]
+    pair = encode_texts(tokenizer, ["a"], [1], second=["c b"], max_length=8)
+    assert pair.input_ids.tolist() == [[2, 5, 3, 7, 6, 3, 0, 0]]
+    assert pair.token_type_ids.tolist() == [[0, 0, 0, 1, 1, 1, 0, 0]]
+    truncated = encode_texts(tokenizer, ["a b c"], [0], max_length=3)
+    assert truncated.input_ids.tolist() == [[2, 5, 3]]

@@ -1,4 +1,4 @@
-"""Unit tests for compress.prune: configs, exact sparsity, permanence, sparse encodings."""
+"""Unit tests for compress.prune: configs, exact sparsity, permanence, N:M masks."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ from torch import nn
 from compress.measure import serialized_size
 from compress.prune import (
     PruneConfig,
-    decode,
-    encode_bitmask,
-    encode_csr,
     make_permanent,
     n_m_mask,
     prune,
     prune_targets,
-    sparse_size,
-    sparsity_report,
     units_to_prune,
 )
+from compress.sparse import sparsity_report
 from fixtures.bert import TINY, random_classifier, synthetic_batch
 
 # 3x4 weight with distinct magnitudes 1..12 (signs mixed) so L1 choices are unambiguous.
@@ -207,39 +203,3 @@ def test_pruned_bert_still_runs() -> None:
     logits = pruned(**synthetic_batch(TINY["vocab_size"], 2, 8)).logits
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
     assert sparsity_report(pruned, config).sparsity == pytest.approx(0.5)
-
-
-# ---- sparse encodings -----------------------------------------------------------------------
-
-
-def _sparse_weight() -> torch.Tensor:
-    weight = torch.zeros(8, 8)
-    weight[torch.arange(8), torch.arange(8)] = torch.arange(1.0, 9.0)
-    weight[0, 7] = -3.0
-    return weight
-
-
-def test_encodings_are_lossless_and_sized_by_hand() -> None:
-    weight = _sparse_weight()  # 9 nonzeros of 64
-    bitmask, csr = encode_bitmask(weight), encode_csr(weight)
-    assert bitmask["bits"].numel() == 8 and bitmask["values"].numel() == 9  # 64 bits = 8 bytes
-    assert csr["crow"].numel() == 9 and csr["col"].numel() == 9 and csr["values"].numel() == 9
-    assert torch.equal(decode(bitmask), weight)
-    assert torch.equal(decode(csr), weight)
-    conv = torch.randn(4, 2, 3, 3) * (torch.rand(4, 2, 3, 3) > 0.5)
-    assert torch.equal(decode(encode_bitmask(conv)), conv)
-    assert torch.equal(decode(encode_csr(conv)), conv)
-
-
-def test_sparse_size_pays_off_only_when_sparse_enough() -> None:
-    model = nn.Linear(256, 256, bias=False)
-    dense = serialized_size(model)
-    sparse = prune(model, PruneConfig("l1_unstructured", 0.9))
-    mild = prune(model, PruneConfig("l1_unstructured", 0.1))
-    # bitmask: 8 KiB of bits + 4 B per kept weight; CSR: 12 B per kept weight + row pointers
-    assert sparse_size(sparse, encoding="bitmask") < 0.2 * dense
-    assert sparse_size(sparse, encoding="csr") < 0.35 * dense
-    assert sparse_size(mild, encoding="bitmask") < dense
-    assert sparse_size(mild, encoding="csr") > 2.5 * dense
-    with pytest.raises(ValueError, match="encoding"):
-        sparse_size(sparse, encoding="coo")
