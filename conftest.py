@@ -27,6 +27,7 @@ from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.glue import PairSplit, load_mrpc
 from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, ModelSource, resolve_model
 from fixtures.sources import hub_reachable
+from fixtures.tasks import TASKS, load_task
 
 T = TypeVar("T")
 
@@ -37,6 +38,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--glue-dir",
         default=None,
         help="directory with MRPC/train.tsv and MRPC/dev.tsv (default: $GLUE_DIR)",
+    )
+    group.addoption(
+        "--task",
+        default=os.environ.get("COMPRESS_BENCH_TASK", "mrpc"),
+        choices=sorted(TASKS),
+        help="classification task of the pruning benchmarks (the task_* fixtures): 'mrpc' "
+        "(default), 'rotten-tomatoes' (offline, PyPI wheel) or 'boolq' ($BOOLQ_DIR or the hub)",
     )
     group.addoption(
         "--model",
@@ -60,9 +68,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Reject a bad --glue-dir/GLUE_DIR, SOGOU_DIR or local --model before anything runs."""
+    """Reject a bad --glue-dir/GLUE_DIR, SOGOU_DIR, BOOLQ_DIR or local --model up front."""
     glue = config.getoption("--glue-dir") or os.environ.get("GLUE_DIR")
     sogou = os.environ.get("SOGOU_DIR")
+    boolq = os.environ.get("BOOLQ_DIR")
     spec = config.getoption("--model")
     try:
         if glue:
@@ -70,6 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 load_mrpc(split, glue)
         if sogou:
             load_sogou(sogou)
+        if boolq:
+            for split in ("train", "dev"):
+                load_task("boolq", split, directory=boolq)
         if spec not in ("auto", *WHEEL_MODELS) and Path(spec).expanduser().exists():
             resolve_model(spec)
     except InputError as err:
@@ -89,7 +101,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     glue = config.getoption("--glue-dir") or os.environ.get("GLUE_DIR") or "unset (hub or skip)"
     fp = machine_fingerprint()
     return [
-        f"compress-bench: model {spec}; GLUE_DIR {glue}",
+        f"compress-bench: model {spec}; GLUE_DIR {glue}; --task {config.getoption('--task')}",
         f"compress-bench: machine {fp['cpu_model']} [{' '.join(fp['isa'])}], int8 engine "
         f"{fp['quantized_engine']}, fingerprint {fp['id']}; timed cases run on 1 thread",
     ]
@@ -125,8 +137,8 @@ def mrpc_dev(glue_dir: str | None) -> Iterator[PairSplit]:
 
 
 @dataclass(frozen=True)
-class MrpcClassifier:
-    """A fine-tuned fp32 MRPC classifier, its int8 twin, and the tokenized dev split."""
+class TaskClassifier:
+    """A fine-tuned fp32 classifier, its int8 twin, and the tokenized dev split."""
 
     fp32: torch.nn.Module
     int8: torch.nn.Module
@@ -137,32 +149,81 @@ class MrpcClassifier:
     source: ModelSource  # the fine-tuned weights on disk (for methods that start from them)
     model_about: str  # which weights, fine-tuned how
     data_about: str  # which files (with hashes) the figures come from
+    task: str = "mrpc"  # which --task the splits come from
+
+
+MrpcClassifier = TaskClassifier  # the MRPC reference experiments' name for it
+
+
+def _classifier(
+    pytestconfig: pytest.Config, train: PairSplit, dev: PairSplit, task: str
+) -> TaskClassifier:
+    """The --model fine-tuned on ``train`` (cached by recipe hash), fp32 and dynamic int8."""
+    base = _need(resolve_model, pytestconfig.getoption("--model"))
+    recipe = FinetuneRecipe()
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # show the fine-tuning progress bar (minutes)
+        tuned = finetuned_classifier(base, train, recipe, threads=os.cpu_count() or 1)
+    fp32 = load_classifier(tuned)
+    config = DynamicQuantConfig()
+    tokenizer = load_tokenizer(tuned)
+    encoded = encode_pairs(tokenizer, dev, recipe.max_length)
+    with pinned_threads(1):
+        fp32_dev = evaluate_classifier(fp32, encoded.batches(8), desc=f"{task} dev fp32")
+    return TaskClassifier(
+        fp32,
+        quantize_dynamic(fp32, config),
+        config,
+        encoded,
+        fp32_dev,
+        tokenizer,
+        tuned,
+        tuned.description,
+        f"train: {train.source}; eval: {dev.source}",
+        task,
+    )
 
 
 @pytest.fixture(scope="session")
 def mrpc_classifier(
     pytestconfig: pytest.Config, mrpc_train: PairSplit, mrpc_dev: PairSplit
-) -> Iterator[MrpcClassifier]:
+) -> Iterator[TaskClassifier]:
     """The --model fine-tuned on MRPC train (cached by recipe hash), fp32 and dynamic int8."""
-    base = _need(resolve_model, pytestconfig.getoption("--model"))
-    recipe = FinetuneRecipe()
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():  # show the fine-tuning progress bar (minutes)
-        tuned = finetuned_classifier(base, mrpc_train, recipe, threads=os.cpu_count() or 1)
-    fp32 = load_classifier(tuned)
-    config = DynamicQuantConfig()
-    tokenizer = load_tokenizer(tuned)
-    dev = encode_pairs(tokenizer, mrpc_dev, recipe.max_length)
-    with pinned_threads(1):
-        fp32_dev = evaluate_classifier(fp32, dev.batches(8), desc="MRPC dev fp32")
-    yield MrpcClassifier(
-        fp32,
-        quantize_dynamic(fp32, config),
-        config,
-        dev,
-        fp32_dev,
-        tokenizer,
-        tuned,
-        tuned.description,
-        f"train: {mrpc_train.source}; eval: {mrpc_dev.source}",
-    )
+    yield _classifier(pytestconfig, mrpc_train, mrpc_dev, "mrpc")
+
+
+@pytest.fixture(scope="session")
+def task_name(pytestconfig: pytest.Config) -> Iterator[str]:
+    """The --task the task_* fixtures load (default mrpc)."""
+    yield pytestconfig.getoption("--task")
+
+
+def _task_split(request: pytest.FixtureRequest, task: str, split: str) -> PairSplit:
+    """``split`` of ``task``; MRPC comes from the mrpc_* fixture (--glue-dir honoured)."""
+    if task == "mrpc":
+        return request.getfixturevalue(f"mrpc_{split}")
+    return _need(load_task, task, split)
+
+
+@pytest.fixture(scope="session")
+def task_train(request: pytest.FixtureRequest, task_name: str) -> Iterator[PairSplit]:
+    """Train split of --task."""
+    yield _task_split(request, task_name, "train")
+
+
+@pytest.fixture(scope="session")
+def task_dev(request: pytest.FixtureRequest, task_name: str) -> Iterator[PairSplit]:
+    """Dev split of --task."""
+    yield _task_split(request, task_name, "dev")
+
+
+@pytest.fixture(scope="session")
+def task_classifier(
+    request: pytest.FixtureRequest, pytestconfig: pytest.Config, task_name: str
+) -> Iterator[TaskClassifier]:
+    """The --model fine-tuned on --task's train split (for mrpc: the mrpc_classifier)."""
+    if task_name == "mrpc":
+        yield request.getfixturevalue("mrpc_classifier")
+    else:
+        train, dev = request.getfixturevalue("task_train"), request.getfixturevalue("task_dev")
+        yield _classifier(pytestconfig, train, dev, task_name)

@@ -1,11 +1,12 @@
 """Weight pruning with torch.nn.utils.prune: what every method x amount really buys.
 
-One row per (method, amount) on two real models: the MRPC-fine-tuned MiniLM-L6 (its 36
-encoder Linear weights pruned, F1 on MRPC dev) and the digits CNN (every conv and linear
-weight, accuracy on the 450-image test split). Each row measures the real sparsity, the dense
-checkpoint size, the size of two sparse encodings (torch CSR with int64 indices; a bitmask
-plus the kept values), the paired latency ratio original / pruned-and-made-permanent, and
-quality. Invariants: the sparsity is exactly what was asked (to the element for unstructured
+One row per (method, amount) on two real models: the MiniLM-L6 fine-tuned on ``--task``
+(default MRPC; its 36 encoder Linear weights pruned, F1 on the task's dev split) and the digits
+CNN (every conv and linear weight, accuracy on the 450-image test split). Each row measures the
+real sparsity, the dense checkpoint size, the size of two sparse encodings (torch CSR with
+int64 indices; a bitmask plus the kept values), the paired latency ratio original / pruned-and-
+made-permanent, and quality.
+Invariants: the sparsity is exactly what was asked (to the element for unstructured
 methods, whole rows for structured ones), the pruned model still runs, the dense size is
 unchanged (+-0.1%), masks buy no speed (ratio inside [1/min_speedup, min_speedup]), the
 bitmask encoding is smaller than dense, and CSR is smaller exactly when its formula says so.
@@ -48,7 +49,7 @@ BERT_TARGETS = {"targets": ("bert.encoder.*",), "module_types": ("Linear",)}
 CNN_TARGETS = {"targets": ("*",), "module_types": ("Linear", "Conv2d")}
 UNSTRUCTURED_AMOUNTS = (0.1, 0.3, 0.5, 0.7, 0.9)
 STRUCTURED_AMOUNTS = (0.1, 0.3, 0.5)
-EVAL_BATCH = 32  # MRPC dev pairs per batch, sorted by length and trimmed (quality only)
+EVAL_BATCH = 32  # task dev examples per batch, sorted by length and trimmed (quality only)
 LATENCY_ROUNDS = 16
 SIZE_TOLERANCE = 0.001  # dense checkpoint of the permanent pruned model vs the original
 
@@ -202,7 +203,7 @@ def _row(model: str, config: PruneConfig, figures: dict, metric: str) -> dict[st
     }
 
 
-# ---- MRPC MiniLM-L6 --------------------------------------------------------------------------
+# ---- MiniLM-L6 fine-tuned on --task (default MRPC) -------------------------------------------
 
 
 def _sorted_batches(dev: Encoded, size: int) -> list[dict[str, torch.Tensor]]:
@@ -213,36 +214,37 @@ def _sorted_batches(dev: Encoded, size: int) -> list[dict[str, torch.Tensor]]:
 
 
 @pytest.fixture(scope="module")
-def mrpc_eval(mrpc_classifier) -> tuple[list[dict[str, torch.Tensor]], float]:
+def bert_eval(task_classifier) -> tuple[list[dict[str, torch.Tensor]], float]:
     """Length-sorted dev batches and the unpruned F1 on them."""
-    dev = _sorted_batches(mrpc_classifier.dev, EVAL_BATCH)
+    dev = _sorted_batches(task_classifier.dev, EVAL_BATCH)
     with pinned_threads(1):
-        f1 = evaluate_classifier(mrpc_classifier.fp32, dev, desc="MRPC dev").metrics["f1"]
+        f1 = evaluate_classifier(task_classifier.fp32, dev, desc="dev").metrics["f1"]
     return dev, f1
 
 
 @pytest.mark.parametrize("config", _cases(BERT_TARGETS), ids=lambda c: c.id)
-def test_prune_mrpc(benchmark, pytestconfig, config, mrpc_classifier, mrpc_eval, table) -> None:
-    """Prune the MRPC MiniLM's encoder Linears; F1 on MRPC dev; one forward, batch 1, len 128."""
-    dev, f1_unpruned = mrpc_eval
-    timed = {k: v[:1] for k, v in mrpc_classifier.dev.batches(1)[0].items() if k != "labels"}
+def test_prune_bert(benchmark, pytestconfig, config, task_classifier, bert_eval, table) -> None:
+    """Prune the fine-tuned MiniLM's encoder Linears; F1 on the task's dev split; one forward,
+    batch 1, length 128."""
+    dev, f1_unpruned = bert_eval
+    clf = task_classifier
+    timed = {k: v[:1] for k, v in clf.dev.batches(1)[0].items() if k != "labels"}
 
     def f1(model: nn.Module) -> float:
         with pinned_threads(1):
-            return evaluate_classifier(model, dev, desc=f"MRPC dev {config.id}").metrics["f1"]
+            return evaluate_classifier(model, dev, desc=f"dev {config.id}").metrics["f1"]
 
-    figures = _measure(
-        benchmark, pytestconfig, config, mrpc_classifier.fp32, timed, ("f1", f1_unpruned, f1)
-    )
+    figures = _measure(benchmark, pytestconfig, config, clf.fp32, timed, ("f1", f1_unpruned, f1))
     benchmark.extra_info.update(
         {
-            "model": mrpc_classifier.model_about,
-            "data": mrpc_classifier.data_about,
-            "split": f"MRPC dev ({len(mrpc_classifier.dev)} pairs), batch {EVAL_BATCH} sorted",
-            "timed_input": "one dev pair padded to 128 tokens, batch 1",
+            "model": clf.model_about,
+            "data": clf.data_about,
+            "task": clf.task,
+            "split": f"{clf.task} dev ({len(clf.dev)} examples), batch {EVAL_BATCH} sorted",
+            "timed_input": "one dev example padded to 128 tokens, batch 1",
         }
     )
-    table.append(_row("minilm-l6-mrpc", config, figures, "f1"))
+    table.append(_row(f"minilm-l6-{clf.task}", config, figures, "f1"))
 
 
 # ---- digits CNN ------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
-"""Structured fine-pruning of the MRPC MiniLM-L6: heads and FFN neurons physically removed.
+"""Structured fine-pruning of a fine-tuned MiniLM-L6: heads and FFN neurons physically removed.
 
-The MRPC-fine-tuned MiniLM-L6 (conftest ``mrpc_classifier``) is fine-pruned on MRPC train
+The MiniLM-L6 fine-tuned on the ``--task`` (default MRPC; conftest ``task_classifier``) is
+fine-pruned on its train split
 (``fixtures.fine_prune``, cached by recipe hash: first-order Taylor scores, cubic schedule,
 distillation from the unpruned model) and compacted into a smaller dense BERT. Rows:
 
 - ``test_fine_pruned[fp32]`` / ``[int8]``: one forward of the compacted model (and of its
   dynamic int8 twin) on a dev batch of 8 padded to 128 tokens, 1 thread. Asserts: compacted
   logits equal the masked model's (``LOGIT_ATOL``), the parameter count equals what the masks
-  say, F1 drop on MRPC dev within budget, paired speedup vs the unpruned fp32 model.
+  say, F1 drop on the task's dev split within budget, paired speedup vs the unpruned fp32 model.
 - ``test_one_shot_scores[...]``: the same sparsity without fine-tuning, per score, to show
   what the score choice does before any recovery training.
 
@@ -48,7 +49,7 @@ pytestmark = pytest.mark.timed
 
 CONFIG = StructuredPruneConfig(head_sparsity=0.4, ffn_sparsity=0.65, score="taylor", lr=5e-5)
 TARGET_SPEEDUP = {"fp32": 1.8, "int8": 2.5}  # the issue's targets, vs the unpruned fp32 model
-F1_BUDGET_PTS = {"fp32": 1.5, "int8": 1.5}  # largest F1 drop vs unpruned fp32, MRPC dev
+F1_BUDGET_PTS = {"fp32": 1.5, "int8": 1.5}  # largest F1 drop vs unpruned fp32, task dev
 LOGIT_ATOL = 1e-4  # compacted vs masked logits (float32 summation order differs)
 ROUNDS = 20
 ONE_SHOT_BATCHES = 8  # training batches of 32 used to score units for the one-shot rows
@@ -64,17 +65,17 @@ class Pruned:
 
 
 @pytest.fixture(scope="module")
-def pruned(pytestconfig: pytest.Config, mrpc_train, mrpc_classifier) -> Iterator[Pruned]:
+def pruned(pytestconfig: pytest.Config, task_train, task_classifier) -> Iterator[Pruned]:
     """The fine-pruned classifier (trained now or from cache), compacted, and its int8 twin."""
     base = resolve_model(pytestconfig.getoption("--model"))
-    tuned = finetuned_classifier(base, mrpc_train, FinetuneRecipe())  # cached by conftest
+    tuned = finetuned_classifier(base, task_train, FinetuneRecipe())  # cached by conftest
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     start = time.perf_counter()
     with capture.global_and_fixture_disabled():  # show the fine-pruning progress bar
-        fine = fine_pruned_classifier(tuned, mrpc_train, CONFIG, threads=os.cpu_count() or 1)
+        fine = fine_pruned_classifier(tuned, task_train, CONFIG, threads=os.cpu_count() or 1)
     load_s = time.perf_counter() - start
     small = compact(fine.model, fine.masks)
-    rows = shape_report(mrpc_classifier.fp32, small)
+    rows = shape_report(task_classifier.fp32, small)
     reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
     if reporter is not None:
         with capture.global_and_fixture_disabled():
@@ -83,18 +84,18 @@ def pruned(pytestconfig: pytest.Config, mrpc_train, mrpc_classifier) -> Iterator
     yield Pruned(fine, small, quantize_dynamic(small, DynamicQuantConfig()), load_s, rows)
 
 
-def _dev_eval(model: nn.Module, mrpc_classifier, desc: str) -> EvalResult:
-    """MRPC dev, batch 8, length 128, 1 thread: the protocol of the conftest fp32 figure."""
+def _dev_eval(model: nn.Module, task_classifier, desc: str) -> EvalResult:
+    """Task dev, batch 8, length 128, 1 thread: the protocol of the conftest fp32 figure."""
     with pinned_threads(1):
-        return evaluate_classifier(model, mrpc_classifier.dev.batches(8), desc=desc)
+        return evaluate_classifier(model, task_classifier.dev.batches(8), desc=desc)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_fine_pruned(benchmark, pytestconfig, precision, pruned, mrpc_classifier) -> None:
+def test_fine_pruned(benchmark, pytestconfig, precision, pruned, task_classifier) -> None:
     """Compacted (and int8) fine-pruned MiniLM: logits, parameters, F1 drop, speedup."""
     fine, small = pruned.fine, pruned.small
     model = small if precision == "fp32" else pruned.small_int8
-    dev_batches = mrpc_classifier.dev.batches(8)
+    dev_batches = task_classifier.dev.batches(8)
     timed = {k: v for k, v in dev_batches[0].items() if k != "labels"}
     # compacted == masked: same function, fewer weights
     diffs = []
@@ -102,14 +103,14 @@ def test_fine_pruned(benchmark, pytestconfig, precision, pruned, mrpc_classifier
         for batch in dev_batches[:4]:
             diff = logits_of(fine.model, batch) - logits_of(small, batch)
             diffs.append(float(diff.abs().max()))
-    params_before = count_parameters(mrpc_classifier.fp32)
+    params_before = count_parameters(task_classifier.fp32)
     params_after = count_parameters(small)
     expected = expected_parameters(fine.model, fine.masks)
-    result = _dev_eval(model, mrpc_classifier, f"MRPC dev pruned {precision}")
-    base = mrpc_classifier.fp32_dev
+    result = _dev_eval(model, task_classifier, f"{task_classifier.task} dev pruned {precision}")
+    base = task_classifier.fp32_dev
     drop = 100 * (base.metrics["f1"] - result.metrics["f1"])
     speed = paired_speedup(
-        forward_fn(mrpc_classifier.fp32, timed), forward_fn(model, timed), rounds=ROUNDS
+        forward_fn(task_classifier.fp32, timed), forward_fn(model, timed), rounds=ROUNDS
     )
     with pinned_threads(1), torch.inference_mode():
         benchmark.pedantic(forward_fn(model, timed), rounds=ROUNDS, warmup_rounds=3)
@@ -117,8 +118,10 @@ def test_fine_pruned(benchmark, pytestconfig, precision, pruned, mrpc_classifier
     benchmark.extra_info.update(
         {
             "model": fine.about,
-            "data": mrpc_classifier.data_about,
-            "split": f"MRPC dev ({len(mrpc_classifier.dev)} pairs), batch 8, max length 128",
+            "data": task_classifier.data_about,
+            "task": task_classifier.task,
+            "split": f"{task_classifier.task} dev ({len(task_classifier.dev)} examples), batch 8, "
+            "max length 128",
             "timed_input": "first dev batch: 8 pairs padded to 128 tokens",
             "threads": 1,
             "config": CONFIG.to_dict(),
@@ -129,7 +132,7 @@ def test_fine_pruned(benchmark, pytestconfig, precision, pruned, mrpc_classifier
             "params_before": params_before,
             "params_after": params_after,
             "params_ratio": params_before / params_after,
-            "size_before_bytes": serialized_size(mrpc_classifier.fp32),
+            "size_before_bytes": serialized_size(task_classifier.fp32),
             "size_after_bytes": serialized_size(model),
             "max_logit_diff_compact_vs_masked": max(diffs),
             "f1_unpruned": base.metrics["f1"],
@@ -163,8 +166,8 @@ def test_fine_pruned(benchmark, pytestconfig, precision, pruned, mrpc_classifier
 
 
 @pytest.fixture(scope="module")
-def score_batches(mrpc_train, mrpc_classifier) -> list[dict[str, torch.Tensor]]:
-    data = encode_pairs(mrpc_classifier.tokenizer, mrpc_train, 128)
+def score_batches(task_train, task_classifier) -> list[dict[str, torch.Tensor]]:
+    data = encode_pairs(task_classifier.tokenizer, task_train, 128)
     return bucketed_batches(data, 32, seed=0)[:ONE_SHOT_BATCHES]
 
 
@@ -185,11 +188,11 @@ def _gradient_scores(
 
 
 @pytest.mark.parametrize("score", ["magnitude", "movement", "taylor"])
-def test_one_shot_scores(benchmark, score, mrpc_classifier, score_batches) -> None:
-    """Prune to CONFIG's sparsity in one shot (no fine-tuning); F1 on MRPC dev per score."""
+def test_one_shot_scores(benchmark, score, task_classifier, score_batches) -> None:
+    """Prune to CONFIG's sparsity in one shot (no fine-tuning); F1 on the task's dev per score."""
     import copy
 
-    model = copy.deepcopy(mrpc_classifier.fp32)
+    model = copy.deepcopy(task_classifier.fp32)
     scores = (
         magnitude_scores(model)
         if score == "magnitude"
@@ -201,22 +204,23 @@ def test_one_shot_scores(benchmark, score, mrpc_classifier, score_batches) -> No
     heads, neurons = (sum(m.numel() for m in ms) for ms in (masks.heads, masks.ffn))
     assert sum(kept["heads"]) == heads - round(CONFIG.head_sparsity * heads)
     assert sum(kept["ffn"]) == neurons - round(CONFIG.ffn_sparsity * neurons)
-    result = _dev_eval(small, mrpc_classifier, f"MRPC dev one-shot {score}")
-    timed = {k: v for k, v in mrpc_classifier.dev.batches(8)[0].items() if k != "labels"}
+    result = _dev_eval(small, task_classifier, f"{task_classifier.task} dev one-shot {score}")
+    timed = {k: v for k, v in task_classifier.dev.batches(8)[0].items() if k != "labels"}
     with pinned_threads(1), torch.inference_mode():
         benchmark.pedantic(forward_fn(small, timed), rounds=5, warmup_rounds=1)
     benchmark.extra_info.update(
         {
-            "model": mrpc_classifier.model_about,
-            "data": mrpc_classifier.data_about,
+            "model": task_classifier.model_about,
+            "data": task_classifier.data_about,
+            "task": task_classifier.task,
             "score": score,
-            "scored_on": f"{ONE_SHOT_BATCHES} MRPC train batches of 32" if score != "magnitude"
+            "scored_on": f"{ONE_SHOT_BATCHES} train batches of 32" if score != "magnitude"
             else "weights",
             "head_sparsity": CONFIG.head_sparsity,
             "ffn_sparsity": CONFIG.ffn_sparsity,
             "heads_kept": kept["heads"],
             "ffn_kept": kept["ffn"],
-            "f1_unpruned": mrpc_classifier.fp32_dev.metrics["f1"],
+            "f1_unpruned": task_classifier.fp32_dev.metrics["f1"],
             "f1": result.metrics["f1"],
             "accuracy": result.metrics["accuracy"],
         }

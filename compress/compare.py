@@ -19,6 +19,7 @@ from compress.fingerprint import fingerprint_diff
 OK, IMPROVED, REGRESSION = "ok", "improved", "REGRESSION"
 NOT_COMPARABLE, MISSING, NEW, INFO = "not comparable", "missing", "new", "info"
 JUDGED = frozenset({OK, IMPROVED, REGRESSION})
+DEFAULT_TASK = "mrpc"  # results saved before --task existed ran on MRPC
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,9 @@ def _compare_bench(
     base: Mapping, cand: Mapping, options: Options, rules: Sequence[Rule], gate_time: bool
 ) -> list[Row]:
     full, name = base["fullname"], base.get("name") or base["fullname"]
+    tasks = [_mapping(b, "extra_info").get("task", DEFAULT_TASK) for b in (base, cand)]
+    if tasks[0] != tasks[1]:  # same test, different data (--task): nothing is comparable
+        return [Row(full, name, f"(task {tasks[0]} vs {tasks[1]})", None, None, NOT_COMPARABLE)]
     rows: list[Row] = []
     old_time, new_time = _median(base), _median(cand)
     if options.include_time and old_time is not None and new_time is not None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
-from fixtures.bert import Encoded, encode_texts
+from fixtures.bert import Encoded, encode_pairs, encode_texts
 from fixtures.chinese_bert import SPECIAL_TOKENS, build_tokenizer
+from fixtures.glue import PairSplit
 
 
 def _encoded() -> Encoded:
@@ -45,3 +47,14 @@ def test_encode_texts_single_and_pairs_by_hand(tmp_path: Path) -> None:
     assert pair.token_type_ids.tolist() == [[0, 0, 0, 1, 1, 1, 0, 0]]
     truncated = encode_texts(tokenizer, ["a b c"], [0], max_length=3)
     assert truncated.input_ids.tolist() == [[2, 5, 3]]
+
+
+def test_encode_pairs_of_a_single_sentence_split(tmp_path: Path) -> None:
+    """A PairSplit without sentence2 (Rotten Tomatoes) encodes one segment per example."""
+    tokenizer = build_tokenizer([*SPECIAL_TOKENS, "a", "b", "c"], tmp_path)
+    split = PairSplit(("a b", "c"), None, (1, 0), source="test", sha256="0" * 64)
+    enc = encode_pairs(tokenizer, split, max_length=5)
+    assert enc.input_ids.tolist() == [[2, 5, 6, 3, 0], [2, 7, 3, 0, 0]]
+    assert enc.token_type_ids.sum() == 0
+    with pytest.raises(ValueError, match="differ in length"):
+        PairSplit(("a",), ("b", "c"), (1,), source="test", sha256="0" * 64)

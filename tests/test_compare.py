@@ -426,3 +426,17 @@ def test_latency_ratio_is_dropped_with_no_time() -> None:
     """A pruning latency ratio is timing: --no-time must not gate it like a size ratio."""
     assert rule_for("latency_ratio").machine_dependent
     assert not rule_for("linear_bytes_ratio").machine_dependent
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "comparable"), [(None, "mrpc", True), ("mrpc", "boolq", False)]
+)
+def test_rows_from_another_task_are_not_compared(old: str | None, new: str, comparable: bool):
+    """A --task run is never judged against another task's figures (an F1 drop is not one)."""
+    tasks = ({} if old is None else {"task": old}), {"task": new}
+    worse = {"f1_int8": 0.10}
+    rows = compare(_with(_results(), **tasks[0]), _with(_results(), **tasks[1], **worse))
+    rows = [r for r in rows if r.benchmark == BERT]
+    assert any(r.regression for r in rows) is comparable
+    if not comparable:
+        assert [(r.metric, r.status) for r in rows] == [("(task mrpc vs boolq)", "not comparable")]
