@@ -11,9 +11,10 @@ sparsity. Scores (``score``):
   estimate of the loss change when the unit is removed.
 
 On an already fine-tuned model the gradients are near zero on average, so movement's sign is
-noise and one-shot movement masks can remove critical units (measured in
-``benchmarks/test_prune_structured.py``); Taylor's magnitude is robust, hence the benchmark's
-choice. The unpruned model can act as a distillation teacher. Once the final sparsity is
+noise and one-shot movement masks can remove critical units; movement belongs to fine-pruning
+from the *pretrained* model, as in Sanh et al. Both are measured in
+``benchmarks/test_prune_structured.py``; Taylor from the fine-tuned model is its CI recipe.
+The fine-tuned (unpruned) model can act as a distillation teacher. Once the final sparsity is
 reached the masks freeze and the cool-down trains the compacted (faster) model.
 """
 

@@ -17,8 +17,11 @@ from compress.prune_structured import (
     select_masks,
     shape_report,
 )
+from fixtures import fine_prune as fixture_fine_prune
 from fixtures.bert import TINY, Encoded, random_classifier, synthetic_batch
 from fixtures.fine_prune import bucketed_batches
+from fixtures.glue import PairSplit
+from fixtures.models import ModelSource
 
 # TINY: 2 layers, hidden 64, 4 heads of 16, FFN 256.
 HIDDEN, HEAD, HEADS, FFN = 64, 16, 4, 256
@@ -212,3 +215,24 @@ def test_bucketed_batches_cover_every_row_once() -> None:
         assert batch["input_ids"].shape[1] == int(lengths[batch["labels"]].max())
     with pytest.raises(ValueError):
         bucketed_batches(data, 0, seed=0)
+
+
+def test_fine_pruned_cache_key_names_a_distinct_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Self-distillation keeps the original key (cached entries stay valid); another teacher
+    (a pretrained start taught by the fine-tuned model) is part of the key."""
+    keys = []
+
+    def capture(kind: str, key: dict, build, **_: object):
+        keys.append(key)
+        raise LookupError("stop")
+
+    monkeypatch.setattr(fixture_fine_prune, "cached_entry", capture)
+    start = ModelSource("/pretrained", "pretrained", "sha256:aa")
+    tuned = ModelSource("/tuned", "tuned", "finetuned:bb")
+    split = PairSplit(("a",), None, (1,), source="t", sha256="0" * 64)
+    config = StructuredPruneConfig()
+    for teacher in (None, start, tuned):
+        with pytest.raises(LookupError):
+            fixture_fine_prune.fine_pruned_classifier(start, split, config, teacher=teacher)
+    assert "teacher" not in keys[0] and keys[0] == keys[1]
+    assert keys[2] == {**keys[0], "teacher": "finetuned:bb"}
