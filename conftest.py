@@ -152,9 +152,6 @@ class TaskClassifier:
     task: str = "mrpc"  # which --task the splits come from
 
 
-MrpcClassifier = TaskClassifier  # the MRPC reference experiments' name for it
-
-
 def _classifier(
     pytestconfig: pytest.Config, train: PairSplit, dev: PairSplit, task: str
 ) -> TaskClassifier:

@@ -45,8 +45,6 @@ from fixtures.distill import (
     distilled_digits_student,
     mix_config,
 )
-from fixtures.finetune import FinetuneRecipe, finetuned_classifier
-from fixtures.models import resolve_model
 
 pytestmark = pytest.mark.timed
 
@@ -131,10 +129,9 @@ def digits_case() -> Case:
 @pytest.fixture(scope="module")
 def mrpc_case(pytestconfig: pytest.Config, mrpc_classifier, mrpc_train) -> Case:
     clf = mrpc_classifier
-    tuned = finetuned_classifier(
-        resolve_model(pytestconfig.getoption("--model")), mrpc_train, FinetuneRecipe()
-    )  # cached: the same entry the session fixture loaded
-    setup = MrpcDistillation(tuned, mrpc_train, teacher=clf.fp32, threads=os.cpu_count() or 1)
+    setup = MrpcDistillation(
+        clf.source, mrpc_train, teacher=clf.fp32, threads=os.cpu_count() or 1
+    )  # clf.source: the fine-tuned weights on disk (the teacher's cache fingerprint)
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
 
     @functools.cache

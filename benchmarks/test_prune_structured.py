@@ -48,7 +48,6 @@ from compress.prune_structured import (
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.bert import encode_pairs
 from fixtures.fine_prune import FinePrunedModel, bucketed_batches, fine_pruned_classifier
-from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.models import resolve_model
 
 pytestmark = pytest.mark.timed
@@ -82,11 +81,11 @@ RECIPES = {
             lr=1e-4,
             cooldown_ratio=0.4,
         ),
-        6.0,  # a comparison row: measured 5.3 pt on MRPC; the guard catches a collapse
+        6.0,  # a comparison row (measured: 5.2 pt on MRPC); the guard catches a collapse
     ),
 }
 # Which recipes run: COMPRESS_BENCH_FINE_PRUNE=taylor (default, CI) or e.g. "taylor,movement"
-# (movement trains 3 epochs from the pretrained model: ~10 more minutes on 2 cores).
+# (movement trains 3 epochs from the pretrained model: 20 min measured on 2 shared cores).
 RUN = tuple(os.environ.get("COMPRESS_BENCH_FINE_PRUNE", "taylor").split(","))
 if not RUN or set(RUN) - set(RECIPES):
     raise pytest.UsageError(f"COMPRESS_BENCH_FINE_PRUNE: comma-separated {sorted(RECIPES)}")
@@ -112,13 +111,14 @@ class Pruned:
 def pruned(request, pytestconfig: pytest.Config, task_train, task_classifier) -> Iterator[Pruned]:
     """The fine-pruned classifier (trained now or from cache), compacted, and its int8 twin."""
     recipe = RECIPES[request.param]
-    base = resolve_model(pytestconfig.getoption("--model"))
-    tuned = finetuned_classifier(base, task_train, FinetuneRecipe())  # cached by conftest
+    tuned = task_classifier.source  # the fine-tuned weights the session fixture loaded
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     start = time.perf_counter()
     with capture.global_and_fixture_disabled():  # show the fine-pruning progress bar
         fine = fine_pruned_classifier(
-            base if recipe.start == "pretrained" else tuned,
+            resolve_model(pytestconfig.getoption("--model"))
+            if recipe.start == "pretrained"
+            else tuned,
             task_train,
             recipe.config,
             teacher=tuned,
