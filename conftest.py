@@ -22,6 +22,13 @@ from compress.measure import pinned_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
 from fixtures.chinese_news import load_sogou
+from fixtures.digits import (
+    DigitsCNN,
+    DigitsRecipe,
+    DigitsSplit,
+    load_digits_split,
+    trained_digits_cnn,
+)
 from fixtures.errors import InputError, SourceUnavailable
 from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.glue import PairSplit, load_mrpc
@@ -224,3 +231,15 @@ def task_classifier(
     else:
         train, dev = request.getfixturevalue("task_train"), request.getfixturevalue("task_dev")
         yield _classifier(pytestconfig, train, dev, task_name)
+
+
+@pytest.fixture(scope="session")
+def digits() -> Iterator[DigitsSplit]:
+    """scikit-learn's 8x8 digits, the seed-0 stratified train/test split."""
+    yield load_digits_split(seed=0)
+
+
+@pytest.fixture(scope="session")
+def digits_cnn() -> Iterator[DigitsCNN]:
+    """The fp32 DigitsCNN of the default DigitsRecipe (trained once, then cached on disk)."""
+    yield trained_digits_cnn(DigitsRecipe())

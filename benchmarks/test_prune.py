@@ -39,8 +39,6 @@ from fixtures.digits import (
     DigitsRecipe,
     DigitsSplit,
     batches,
-    load_digits_split,
-    trained_digits_cnn,
 )
 
 pytestmark = pytest.mark.timed
@@ -249,18 +247,8 @@ def test_prune_bert(benchmark, pytestconfig, config, task_classifier, bert_eval,
 
 # ---- digits CNN ------------------------------------------------------------------------------
 
-DIGITS_RECIPE = DigitsRecipe()
+DIGITS_RECIPE = DigitsRecipe()  # what the session fixture digits_cnn trains
 DIGITS_BATCH = 64
-
-
-@pytest.fixture(scope="module")
-def digits() -> DigitsSplit:
-    return load_digits_split(seed=0)
-
-
-@pytest.fixture(scope="module")
-def digits_cnn() -> nn.Module:
-    return trained_digits_cnn(DIGITS_RECIPE)
 
 
 def _accuracy(model: nn.Module, digits: DigitsSplit) -> float:

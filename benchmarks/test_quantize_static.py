@@ -22,13 +22,11 @@ from fixtures.digits import (
     DigitsRecipe,
     DigitsSplit,
     batches,
-    load_digits_split,
-    trained_digits_cnn,
 )
 
 pytestmark = pytest.mark.timed
 
-RECIPE = DigitsRecipe()  # width 2: conv 32/64, fc 256; ~98.7% fp32 test accuracy
+RECIPE = DigitsRecipe()  # digits_cnn (conftest): conv 32/64, fc 256; ~98.7% fp32 accuracy
 BATCH = 64  # images per timed forward
 ROUNDS = 30
 MAX_DROP_PTS = 2.0  # accuracy points int8 may lose against fp32
@@ -50,20 +48,10 @@ def _case_id(config: StaticQuantConfig | QATConfig) -> str:
 
 
 @pytest.fixture(scope="module")
-def digits() -> DigitsSplit:
-    return load_digits_split(seed=0)
-
-
-@pytest.fixture(scope="module")
-def fp32_cnn() -> nn.Module:
-    return trained_digits_cnn(RECIPE)
-
-
-@pytest.fixture(scope="module")
-def fp32_accuracy(digits: DigitsSplit, fp32_cnn: nn.Module) -> float:
+def fp32_accuracy(digits: DigitsSplit, digits_cnn: nn.Module) -> float:
     """fp32 test accuracy, computed once for every case."""
     test = batches(digits.x_test, digits.y_test, BATCH)
-    return evaluate_classifier(fp32_cnn, test, desc="digits fp32").metrics["accuracy"]
+    return evaluate_classifier(digits_cnn, test, desc="digits fp32").metrics["accuracy"]
 
 
 def _quantize(
@@ -81,23 +69,23 @@ def test_int8_cnn(
     pytestconfig: pytest.Config,
     config: StaticQuantConfig | QATConfig,
     digits: DigitsSplit,
-    fp32_cnn: nn.Module,
+    digits_cnn: nn.Module,
     fp32_accuracy: float,
 ) -> None:
     """Int8 forward latency at batch 64; asserts accuracy drop, size ratio and speedup."""
     start = time.perf_counter()
-    int8 = _quantize(fp32_cnn, config, digits)
+    int8 = _quantize(digits_cnn, config, digits)
     quantize_s = time.perf_counter() - start
     test = batches(digits.x_test, digits.y_test, BATCH)
     acc32 = fp32_accuracy
     acc8 = evaluate_classifier(int8, test, desc="digits int8").metrics["accuracy"]
     batch = {"x": digits.x_test[:BATCH]}
     speed = paired_speedup(
-        forward_fn(fp32_cnn, batch), forward_fn(int8, batch), rounds=ROUNDS, warmup=3, threads=1
+        forward_fn(digits_cnn, batch), forward_fn(int8, batch), rounds=ROUNDS, warmup=3, threads=1
     )
     with pinned_threads(1), torch.inference_mode():
         benchmark.pedantic(forward_fn(int8, batch), rounds=ROUNDS, warmup_rounds=3)
-    size32, size8 = serialized_size(fp32_cnn), serialized_size(int8)
+    size32, size8 = serialized_size(digits_cnn), serialized_size(int8)
     drop = 100 * (acc32 - acc8)
     benchmark.extra_info.update(
         {
