@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from compress.augment import UNLABELED
 from compress.distill_losses import (
     check_label_counts,
     cosine_hidden_loss,
@@ -191,6 +192,23 @@ def teacher_targets(
     return TeacherTargets(tuple(logits), tuple(hidden), layers)
 
 
+def fill_teacher_labels(
+    batches: Sequence[Mapping[str, torch.Tensor]], targets: TeacherTargets
+) -> list[dict[str, torch.Tensor]]:
+    """Copies of ``batches`` whose :data:`~compress.augment.UNLABELED` rows (augmented
+    examples) take the teacher's predicted class; gold labels are kept."""
+    if len(targets) != len(batches):
+        raise ValueError(f"{len(targets)} teacher targets for {len(batches)} batches")
+    filled = []
+    for batch, logits in zip(batches, targets.logits, strict=True):
+        labels = batch["labels"]
+        if len(logits) != len(labels):
+            raise ValueError(f"teacher logits for {len(logits)} rows, batch has {len(labels)}")
+        unlabeled = labels == UNLABELED
+        filled.append({**batch, "labels": torch.where(unlabeled, logits.argmax(-1), labels)})
+    return filled
+
+
 def distillation_loss(
     config: DistillConfig,
     student_logits: torch.Tensor,
@@ -211,6 +229,11 @@ def distillation_loss(
     check_label_counts(student_logits, teacher_logits)
     parts: dict[str, torch.Tensor] = {}
     if config.ce_weight > 0:
+        if bool((labels < 0).any()):
+            raise ValueError(
+                "the task cross-entropy got labels < 0 (unlabelled rows, e.g. augmented "
+                "examples): label them with fill_teacher_labels, or set ce_weight=0"
+            )
         parts["ce"] = F.cross_entropy(student_logits, labels)
     if config.kd_weight > 0:
         parts["kd"] = soft_target_loss(student_logits, teacher_logits, config.temperature)
