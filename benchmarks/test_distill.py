@@ -5,14 +5,16 @@ Two cases, each over several seeds (mean ± std, because single distillation run
 - digits: the PyTorch KD tutorial's DeepNN teacher / LightNN student on 8x8 digits;
 - mrpc: a 3-layer BERT student initialised from layers 0, 2, 4 of the fine-tuned 6-layer
   MiniLM teacher (the session fixture ``mrpc_classifier``), distilled on MRPC train, scored
-  on MRPC dev.
+  on MRPC dev; mix ``soft-target+aug`` distils on MRPC train plus 4 augmented copies
+  labelled by the teacher (TinyBERT-style, ``fixtures.distill.MRPC_AUGMENTED``).
 
 Rows: ``test_kd_quality[<case>-<mix>]`` times the seed-0 student's whole eval pass and
 carries every seed's quality, fp32 and with dynamic int8 on top; ``test_kd_speed[<case>-
 fp32|int8]`` times the student's forward and asserts its paired speedup vs the fp32 teacher.
 
 Which mixes run: ``COMPRESS_BENCH_KD_GRID=ci`` (default: every mix for digits; CE-only,
-soft-target and all combined for MRPC) or ``full`` (every mix for both);
+soft-target and all combined for MRPC) or ``full`` (every mix for both; the augmented MRPC
+mix alone trains ~17 min on 2 cores, so CI leaves it out);
 ``COMPRESS_BENCH_KD_SEEDS`` (default 3). Students are cached by recipe hash. Run serially.
 """
 
@@ -36,7 +38,9 @@ from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.digits import batches, load_digits_split
 from fixtures.distill import (
     DIGITS_MIXES,
+    MRPC_AUGMENTED,
     MRPC_MIXES,
+    NEIGHBOURS_FROM,
     CNNRecipe,
     MrpcDistillation,
     StudentCNN,
@@ -59,7 +63,10 @@ MIXES = {
 }
 METRIC = {"digits": "accuracy", "mrpc": "f1"}
 INT8 = DynamicQuantConfig()  # every nn.Linear (the CNNs' convolutions stay fp32)
-MAX_INT8_DROP_PTS = 2.0  # int8 vs fp32 student (asserted); vs the fp32 teacher (reported)
+MAX_INT8_DROP_PTS = 2.0  # int8 vs fp32 student (asserted); vs the fp32 teacher: see below
+# The issue's target (int8 student <= 2 pt below the fp32 teacher), asserted for the recipe
+# that meets it (measured: 1.4 pt); the other mixes miss it by 0.5-1.5 pt and are reported.
+TARGET_MIXES = {"mrpc": ("soft-target+aug",), "digits": ()}
 NON_INFERIORITY_PTS = 3.0  # guard against a broken loss: a mix may trail CE-only by this much
 MIN_SPEEDUP = {"mrpc-fp32": 1.8, "mrpc-int8": 3.0}  # the issue's floors; digits: --min-speedup
 
@@ -129,15 +136,21 @@ def digits_case() -> Case:
 @pytest.fixture(scope="module")
 def mrpc_case(pytestconfig: pytest.Config, mrpc_classifier, mrpc_train) -> Case:
     clf = mrpc_classifier
-    setup = MrpcDistillation(
-        clf.source, mrpc_train, teacher=clf.fp32, threads=os.cpu_count() or 1
-    )  # clf.source: the fine-tuned weights on disk (the teacher's cache fingerprint)
+    threads = os.cpu_count() or 1
+    # clf.source: the fine-tuned weights on disk (the teacher's cache fingerprint)
+    setup = MrpcDistillation(clf.source, mrpc_train, teacher=clf.fp32, threads=threads)
+    augmented = {  # teacher_layers=(): augmented mixes distil logits only
+        mix: MrpcDistillation(
+            clf.source, mrpc_train, teacher=clf.fp32, teacher_layers=(), augment=a, threads=threads
+        )
+        for mix, a in MRPC_AUGMENTED.items()
+    }
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
 
     @functools.cache
     def student(mix: str, seed: int) -> nn.Module:
         with capture.global_and_fixture_disabled():  # show training progress (minutes)
-            return setup.student(mix_config("mrpc", mix, seed))
+            return augmented.get(mix, setup).student(mix_config("mrpc", mix, seed))
 
     dev = clf.dev.batches(8, trim=True)  # students: padding cut per batch (same predictions)
     positives, total = int(clf.dev.labels.sum()), len(clf.dev)
@@ -181,7 +194,9 @@ def test_kd_quality(benchmark, case: Case, mix: str) -> None:
     ce_mean, ce_std = _mean_std(case.scores("ce-only")["fp32"])
     teacher_q = case.teacher_eval.metrics[metric]
     config = mix_config(case.name, mix, SEEDS[0])
+    augment = MRPC_AUGMENTED.get(mix) if case.name == "mrpc" else None
     gain = 100 * (mean - ce_mean)
+    drop8 = 100 * (teacher_q - mean8)
     benchmark.extra_info.update(
         {
             "case": case.name,
@@ -189,7 +204,8 @@ def test_kd_quality(benchmark, case: Case, mix: str) -> None:
             "config": {**config.to_dict(), "seed": list(SEEDS)},
             "grid": GRID,
             "model": case.model_about,
-            "data": case.data_about,
+            "data": case.data_about + (f"; + {augment.copies} augmented copies" if augment else ""),
+            "augment": {**augment.to_dict(), "candidates": NEIGHBOURS_FROM} if augment else None,
             "metric": metric,
             "threads_eval": 1,
             "seeds": list(SEEDS),
@@ -204,7 +220,7 @@ def test_kd_quality(benchmark, case: Case, mix: str) -> None:
             f"{metric}_ce_only_std": ce_std,
             "gain_vs_ce_only_pts": gain,
             "beats_ce_only": bool(mean > ce_mean),
-            "int8_drop_vs_teacher_pts": 100 * (teacher_q - mean8),
+            "int8_drop_vs_teacher_pts": drop8,
             "accuracy_mean": statistics.mean(scores["accuracy"]),
             "majority_class_accuracy": case.majority,
         }
@@ -212,10 +228,14 @@ def test_kd_quality(benchmark, case: Case, mix: str) -> None:
     acc = statistics.mean(scores["accuracy"])
     assert acc > case.majority + 0.02, f"student accuracy {acc:.4f} ~ majority {case.majority}"
     assert 100 * (mean - mean8) <= MAX_INT8_DROP_PTS, f"int8 costs {100 * (mean - mean8):.2f} pt"
-    if 100 * (teacher_q - mean8) > MAX_INT8_DROP_PTS:  # the issue's target, reported
+    assert mix not in TARGET_MIXES[case.name] or drop8 <= MAX_INT8_DROP_PTS, (
+        f"int8 student {metric} {mean8:.4f} is {drop8:.2f} pt below the fp32 teacher's "
+        f"{teacher_q:.4f} (target <= {MAX_INT8_DROP_PTS} pt)"
+    )
+    if drop8 > MAX_INT8_DROP_PTS:  # the issue's target, reported for the other mixes
         warnings.warn(
             f"{case.name} {mix}: int8 student {metric} {mean8:.4f} is "
-            f"{100 * (teacher_q - mean8):.2f} pt below the fp32 teacher's {teacher_q:.4f} "
+            f"{drop8:.2f} pt below the fp32 teacher's {teacher_q:.4f} "
             f"(target <= {MAX_INT8_DROP_PTS} pt)",
             stacklevel=1,
         )
@@ -286,4 +306,7 @@ def test_mix_table_is_consistent() -> None:
     for name, mixes in (("digits", DIGITS_MIXES), ("mrpc", MRPC_MIXES)):
         for mix in mixes:
             assert isinstance(mix_config(name, mix, 0), DistillConfig)
-    assert set(CI_MRPC) <= set(MRPC_MIXES)
+    assert set(CI_MRPC) <= set(MRPC_MIXES) and set(MRPC_AUGMENTED) <= set(MRPC_MIXES)
+    assert all(
+        set(TARGET_MIXES[c]) <= set(m) for c, m in (("digits", DIGITS_MIXES), ("mrpc", MRPC_MIXES))
+    )
