@@ -5,9 +5,11 @@ Each copy of a sentence replaces every replaceable word, with probability ``repl
 one of its ``neighbours`` nearest words. TinyBERT takes candidates from BERT's masked-LM head
 (single-piece words) and GloVe (others); the models here ship no masked-LM head, so the
 candidates are the nearest whole-word vocabulary entries by cosine similarity of the model's
-own input word embeddings (:func:`word_neighbours`). The augmented examples carry no gold
-label: they are marked :data:`UNLABELED` and the teacher labels them
-(:func:`compress.distill.fill_teacher_labels`).
+own input word embeddings (:func:`word_neighbours`). In a sentence pair a word gets the same
+replacement in both sentences by default (``same_in_pair``): TinyBERT's per-sentence rule
+turned many MRPC paraphrases into non-paraphrases and did not help there (README). The
+augmented examples carry no gold label: they are marked :data:`UNLABELED` and the teacher
+labels them (:func:`compress.distill.fill_teacher_labels`).
 """
 
 from __future__ import annotations
