@@ -14,7 +14,7 @@ fp32|int8]`` times the student's forward and asserts its paired speedup vs the f
 
 Which mixes run: ``COMPRESS_BENCH_KD_GRID=ci`` (default: every mix for digits; CE-only,
 soft-target and all combined for MRPC) or ``full`` (every mix for both; the augmented MRPC
-mix alone trains ~17 min on 2 cores, so CI leaves it out);
+mix alone takes ~18 min on 2 cores cold, so CI leaves it out);
 ``COMPRESS_BENCH_KD_SEEDS`` (default 3). Students are cached by recipe hash. Run serially.
 """
 
@@ -35,7 +35,7 @@ from compress.distill import DistillConfig
 from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
 from compress.measure import count_parameters, paired_speedup, pinned_threads, serialized_size
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
-from fixtures.digits import batches, load_digits_split
+from fixtures.digits import DigitsSplit, batches
 from fixtures.distill import (
     DIGITS_MIXES,
     MRPC_AUGMENTED,
@@ -106,8 +106,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def digits_case() -> Case:
-    split = load_digits_split(seed=0)
+def digits_case(digits: DigitsSplit) -> Case:
+    split = digits  # the session fixture (seed-0 split, the one the students train on)
     teacher = digits_teacher()
     test = batches(split.x_test, split.y_test, 64)
     with pinned_threads(1):
