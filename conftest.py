@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 
 from compress.evaluate import EvalResult, evaluate_classifier
 from compress.fingerprint import machine_fingerprint
-from compress.measure import pinned_threads
+from compress.measure import pinned_threads, training_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
 from fixtures.chinese_news import load_sogou
@@ -33,6 +33,9 @@ from fixtures.errors import InputError, SourceUnavailable
 from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.glue import PairSplit, load_mrpc
 from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, ModelSource, resolve_model
+from fixtures.profiles import DEFAULT as DEFAULT_PROFILE
+from fixtures.profiles import ENV_VAR as PROFILE_ENV
+from fixtures.profiles import PROFILES, Profile, get_profile
 from fixtures.sources import hub_reachable
 from fixtures.tasks import TASKS, load_task
 
@@ -45,6 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--glue-dir",
         default=None,
         help="directory with MRPC/train.tsv and MRPC/dev.tsv (default: $GLUE_DIR)",
+    )
+    group.addoption(
+        "--profile",
+        default=os.environ.get(PROFILE_ENV, DEFAULT_PROFILE),
+        choices=sorted(PROFILES),
+        help="training budgets: 'quick' (default; every case, reduced training) or 'full' "
+        "(the reference suite); recorded in every result (default: $COMPRESS_BENCH_PROFILE)",
     )
     group.addoption(
         "--task",
@@ -107,7 +117,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         spec = f"auto -> {ran}"
     glue = config.getoption("--glue-dir") or os.environ.get("GLUE_DIR") or "unset (hub or skip)"
     fp = machine_fingerprint()
+    profile = get_profile(config.getoption("--profile"))
     return [
+        f"compress-bench: profile {profile.name} ({profile.about})",
         f"compress-bench: model {spec}; GLUE_DIR {glue}; --task {config.getoption('--task')}",
         f"compress-bench: machine {fp['cpu_model']} [{' '.join(fp['isa'])}], int8 engine "
         f"{fp['quantized_engine']}, fingerprint {fp['id']}; timed cases run on 1 thread",
@@ -117,6 +129,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Record what makes timings comparable: CPU, ISA flags, int8 engine, versions, threads."""
     machine_info["fingerprint"] = machine_fingerprint()
+    machine_info["profile"] = config.getoption("--profile")
+
+
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list, output_json: dict
+) -> None:
+    """Every row says which profile (training budgets) produced it."""
+    for bench in output_json.get("benchmarks", []):
+        bench.setdefault("extra_info", {})["profile"] = config.getoption("--profile")
 
 
 def _need(load: Callable[..., T], *args: object) -> T:
@@ -125,6 +146,12 @@ def _need(load: Callable[..., T], *args: object) -> T:
         return load(*args)
     except SourceUnavailable as err:
         pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def profile(pytestconfig: pytest.Config) -> Iterator[Profile]:
+    """The --profile this run uses (training budgets and the floors that depend on them)."""
+    yield get_profile(pytestconfig.getoption("--profile"))
 
 
 @pytest.fixture(scope="session")
@@ -167,7 +194,7 @@ def _classifier(
     recipe = FinetuneRecipe()
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():  # show the fine-tuning progress bar (minutes)
-        tuned = finetuned_classifier(base, train, recipe, threads=os.cpu_count() or 1)
+        tuned = finetuned_classifier(base, train, recipe, threads=training_threads())
     fp32 = load_classifier(tuned)
     config = DynamicQuantConfig()
     tokenizer = load_tokenizer(tuned)

@@ -15,7 +15,8 @@ fp32|int8]`` times the student's forward and asserts its paired speedup vs the f
 Which mixes run: ``COMPRESS_BENCH_KD_GRID=ci`` (default: every mix for digits; CE-only,
 soft-target and all combined for MRPC) or ``full`` (every mix for both; the augmented MRPC
 mix alone takes ~18 min on 2 cores cold, so CI leaves it out);
-``COMPRESS_BENCH_KD_SEEDS`` (default 3). Students are cached by recipe hash. Run serially.
+seeds per mix come from the --profile (``fixtures.profiles``). Students are cached by recipe
+hash. Run serially.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from torch import nn
 
 from compress.distill import DistillConfig
 from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
-from compress.measure import count_parameters, paired_speedup, pinned_threads, serialized_size
+from compress.measure import (
+    count_parameters,
+    paired_speedup,
+    pinned_threads,
+    serialized_size,
+    training_threads,
+)
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.digits import DigitsSplit, batches
 from fixtures.distill import (
@@ -49,13 +56,13 @@ from fixtures.distill import (
     distilled_digits_student,
     mix_config,
 )
+from fixtures.profiles import Profile
 
 pytestmark = pytest.mark.timed
 
 GRID = os.environ.get("COMPRESS_BENCH_KD_GRID", "ci")
-SEEDS = tuple(range(int(os.environ.get("COMPRESS_BENCH_KD_SEEDS", "3"))))
-if GRID not in ("ci", "full") or len(SEEDS) < 1:
-    raise pytest.UsageError("COMPRESS_BENCH_KD_GRID must be 'ci' or 'full', KD_SEEDS >= 1")
+if GRID not in ("ci", "full"):
+    raise pytest.UsageError("COMPRESS_BENCH_KD_GRID must be 'ci' or 'full'")
 CI_MRPC = ("ce-only", "soft-target", "all")
 MIXES = {
     "digits": tuple(DIGITS_MIXES),
@@ -84,13 +91,14 @@ class Case:
     model_about: str
     data_about: str
     majority: float  # accuracy of always answering the most frequent class
+    seeds: tuple[int, ...]  # students per mix (from the profile)
 
     @functools.cache  # noqa: B019 - one Case per module, lives as long as the module
     def scores(self, mix: str) -> dict[str, list[float]]:
         """Per seed: fp32 and int8 quality of the student trained with ``mix``."""
         metric = METRIC[self.name]
         fp32, int8, accuracy = [], [], []
-        for seed in SEEDS:
+        for seed in self.seeds:
             student = self.student(mix, seed)
             with pinned_threads(1):
                 res = evaluate_classifier(student, self.eval_batches, desc=f"{mix} s{seed}")
@@ -106,7 +114,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def digits_case(digits: DigitsSplit) -> Case:
+def digits_case(digits: DigitsSplit, profile: Profile) -> Case:
     split = digits  # the session fixture (seed-0 split, the one the students train on)
     teacher = digits_teacher()
     test = batches(split.x_test, split.y_test, 64)
@@ -130,13 +138,14 @@ def digits_case(digits: DigitsSplit) -> Case:
         f"student: LightNN ({count_parameters(s):,} params), random init per seed",
         f"{split.source}; eval: test split ({len(split.y_test)} images)",
         counts[-1] / len(split.y_test),
+        tuple(range(profile.kd_seeds["digits"])),
     )
 
 
 @pytest.fixture(scope="module")
-def mrpc_case(pytestconfig: pytest.Config, mrpc_classifier, mrpc_train) -> Case:
+def mrpc_case(pytestconfig: pytest.Config, profile: Profile, mrpc_classifier, mrpc_train) -> Case:
     clf = mrpc_classifier
-    threads = os.cpu_count() or 1
+    threads = training_threads()
     # clf.source: the fine-tuned weights on disk (the teacher's cache fingerprint)
     setup = MrpcDistillation(clf.source, mrpc_train, teacher=clf.fp32, threads=threads)
     augmented = {  # teacher_layers=(): augmented mixes distil logits only
@@ -164,6 +173,7 @@ def mrpc_case(pytestconfig: pytest.Config, mrpc_classifier, mrpc_train) -> Case:
         f"teacher: {clf.model_about}; student: {setup.describe()}",
         f"{clf.data_about}; student batches: length-bucketed, 32 pairs, max length 128",
         max(positives, total - positives) / total,
+        tuple(range(profile.kd_seeds["mrpc"])),
     )
 
 
@@ -184,7 +194,7 @@ def test_kd_quality(benchmark, case: Case, mix: str) -> None:
     with pinned_threads(1):
         benchmark.pedantic(
             evaluate_classifier,
-            args=(case.student(mix, SEEDS[0]), case.eval_batches),
+            args=(case.student(mix, case.seeds[0]), case.eval_batches),
             kwargs={"desc": f"{mix} timed", "progress": False},
             rounds=1,
             iterations=1,
@@ -193,7 +203,7 @@ def test_kd_quality(benchmark, case: Case, mix: str) -> None:
     mean8, std8 = _mean_std(scores["int8"])
     ce_mean, ce_std = _mean_std(case.scores("ce-only")["fp32"])
     teacher_q = case.teacher_eval.metrics[metric]
-    config = mix_config(case.name, mix, SEEDS[0])
+    config = mix_config(case.name, mix, case.seeds[0])
     augment = MRPC_AUGMENTED.get(mix) if case.name == "mrpc" else None
     gain = 100 * (mean - ce_mean)
     drop8 = 100 * (teacher_q - mean8)
@@ -201,14 +211,14 @@ def test_kd_quality(benchmark, case: Case, mix: str) -> None:
         {
             "case": case.name,
             "mix": mix,
-            "config": {**config.to_dict(), "seed": list(SEEDS)},
+            "config": {**config.to_dict(), "seed": list(case.seeds)},
             "grid": GRID,
             "model": case.model_about,
             "data": case.data_about + (f"; + {augment.copies} augmented copies" if augment else ""),
             "augment": {**augment.to_dict(), "candidates": NEIGHBOURS_FROM} if augment else None,
             "metric": metric,
             "threads_eval": 1,
-            "seeds": list(SEEDS),
+            "seeds": list(case.seeds),
             f"{metric}_per_seed": scores["fp32"],
             f"{metric}_int8_per_seed": scores["int8"],
             f"{metric}_mean": mean,
@@ -244,7 +254,7 @@ def test_kd_quality(benchmark, case: Case, mix: str) -> None:
     if mean <= ce_mean:  # reported, not hidden: distillation did not help this mix
         warnings.warn(
             f"{case.name} {mix}: distilled {metric} {mean:.4f} ± {std:.4f} does not beat "
-            f"CE-only {ce_mean:.4f} ± {ce_std:.4f} over seeds {list(SEEDS)}",
+            f"CE-only {ce_mean:.4f} ± {ce_std:.4f} over seeds {list(case.seeds)}",
             stacklevel=1,
         )
     assert gain >= -NON_INFERIORITY_PTS, (
@@ -258,16 +268,19 @@ def _speed_params() -> list:
 
 
 @pytest.mark.parametrize(("case", "precision"), _speed_params(), indirect=["case"])
-def test_kd_speed(benchmark, pytestconfig: pytest.Config, case: Case, precision: str) -> None:
+def test_kd_speed(
+    benchmark, pytestconfig: pytest.Config, profile: Profile, case: Case, precision: str
+) -> None:
     """Student forward (seed 0 of the all-combined mix) on one thread vs the fp32 teacher."""
-    student = case.student("all", SEEDS[0])
+    student = case.student("all", case.seeds[0])
     model = quantize_dynamic(student, INT8) if precision == "int8" else student
     batch = case.speed_batch
+    rounds = profile.rounds(20)
     speed = paired_speedup(
-        forward_fn(case.teacher, batch), forward_fn(model, batch), rounds=20, threads=1
+        forward_fn(case.teacher, batch), forward_fn(model, batch), rounds=rounds, threads=1
     )
     with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(forward_fn(model, batch), rounds=20, warmup_rounds=3)
+        benchmark.pedantic(forward_fn(model, batch), rounds=rounds, warmup_rounds=3)
     sizes = {
         "size_teacher_bytes": serialized_size(case.teacher),
         "size_student_bytes": serialized_size(model),
@@ -279,7 +292,7 @@ def test_kd_speed(benchmark, pytestconfig: pytest.Config, case: Case, precision:
             "case": case.name,
             "precision": precision,
             "model": case.model_about,
-            "student_config": mix_config(case.name, "all", SEEDS[0]).to_dict(),
+            "student_config": mix_config(case.name, "all", case.seeds[0]).to_dict(),
             "quant_config": INT8.to_dict() if precision == "int8" else None,
             "data": case.data_about,
             "batch_shape": {k: list(v.shape) for k, v in batch.items()},

@@ -19,11 +19,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from compress.measure import count_parameters, paired_speedup, pinned_threads, serialized_size
+from compress.measure import (
+    count_parameters,
+    paired_speedup,
+    pinned_threads,
+    serialized_size,
+    training_threads,
+)
 from compress.onnx_runtime import OrtConfig, OrtLM, export_onnx_lm, onnx_file_size, ort_quantize
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.errors import SourceUnavailable
 from fixtures.lstm_lm import LMConfig, LMRecipe, RNNModel, TrainedLM, evaluate_lm, trained_lm
+from fixtures.profiles import Profile
 from fixtures.wikitext import ENV_VAR, WikiText2, load_wikitext2
 
 pytestmark = pytest.mark.timed
@@ -35,7 +42,6 @@ MAX_LOSS_DELTA = 0.02  # nats per token
 MIN_SPEEDUP = 1.3
 # Training threads: all cores but one, so a shared 2-core machine trains on 1 thread (2 threads
 # contending with a neighbour ran ~2x slower per step than 1 thread would).
-TRAIN_THREADS = max(1, (os.cpu_count() or 1) - 1)
 SIZE_TOLERANCE = 0.01  # relative, int8 size vs fp32 - 3/4 x quantized weight bytes (~0.01% seen)
 REFERENCE = LMConfig(ntoken=33_278, ninp=512, nhid=256, nlayers=5)
 REFERENCE_MB = (113.944064, 79.738984)  # the tutorial's printout, MB = 1e6 bytes
@@ -65,11 +71,15 @@ def corpus() -> Iterator[WikiText2]:
 
 
 @pytest.fixture(scope="module")
-def lm_pair(pytestconfig: pytest.Config, corpus: WikiText2) -> Iterator[LMPair]:
-    """The LM trained with the default LMRecipe (cached by recipe + data hash), fp32 and int8."""
+def lm_pair(
+    pytestconfig: pytest.Config, profile: Profile, corpus: WikiText2
+) -> Iterator[LMPair]:
+    """The LM (LMRecipe with the profile's epochs; cached by recipe + data hash), fp32 and int8."""
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():  # show the training progress bar (minutes)
-        trained = trained_lm(LMRecipe(), corpus, threads=TRAIN_THREADS)
+        trained = trained_lm(
+            LMRecipe(epochs=profile.lstm_epochs), corpus, threads=training_threads()
+        )
     yield LMPair(trained.model, quantize_dynamic(trained.model, QUANT), trained, corpus)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,14 @@ def count_parameters(model: nn.Module) -> int:
             weight, bias = module._weight_bias()
             total += weight.numel() + (bias.numel() if bias is not None else 0)
     return total
+
+
+TIMING_THREADS = 1  # every timed case: the reference's single-thread latency, no shared core
+
+
+def training_threads() -> int:
+    """Threads for training and other untimed work: every core (timed cases pin their own)."""
+    return os.cpu_count() or 1
 
 
 @contextlib.contextmanager

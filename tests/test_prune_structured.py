@@ -19,7 +19,6 @@ from compress.prune_structured import (
 )
 from fixtures import fine_prune as fixture_fine_prune
 from fixtures.bert import TINY, Encoded, random_classifier, synthetic_batch
-from fixtures.fine_prune import bucketed_batches
 from fixtures.glue import PairSplit
 from fixtures.models import ModelSource
 
@@ -209,12 +208,12 @@ def test_bucketed_batches_cover_every_row_once() -> None:
     lengths = torch.tensor([5, 9, 3, 12, 7, 4, 10, 6, 8, 11])
     mask = (torch.arange(12) < lengths[:, None]).long()
     data = Encoded(torch.arange(10)[:, None].repeat(1, 12), mask * 0, mask, torch.arange(10))
-    out = bucketed_batches(data, 3, seed=0, bucket=2)
+    out = data.bucketed(3, seed=0, bucket=2)
     assert sorted(torch.cat([b["labels"] for b in out]).tolist()) == list(range(10))
     for batch in out:
         assert batch["input_ids"].shape[1] == int(lengths[batch["labels"]].max())
     with pytest.raises(ValueError):
-        bucketed_batches(data, 0, seed=0)
+        data.bucketed(0, seed=0)
 
 
 def test_fine_pruned_cache_key_names_a_distinct_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
