@@ -1,4 +1,9 @@
-"""Compare two pytest-benchmark JSON result files on time and on extra_info metrics."""
+"""Compare two pytest-benchmark JSON result files on time and on extra_info metrics.
+
+Both files must come from the same profile (machine_info["profile"]: "quick", "full", or
+unrecorded in files saved before profiles existed): the profiles' training budgets differ, so
+nothing is judged across them.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,11 @@ OK, IMPROVED, REGRESSION = "ok", "improved", "REGRESSION"
 NOT_COMPARABLE, MISSING, NEW, INFO = "not comparable", "missing", "new", "info"
 JUDGED = frozenset({OK, IMPROVED, REGRESSION})
 DEFAULT_TASK = "mrpc"  # results saved before --task existed ran on MRPC
+UNRECORDED = "unrecorded"  # how a result saved before --profile existed shows its profile
+EXIT_STATUS = (
+    "exit status: 0 no regression; 1 regression; 2 bad input, or the two files were recorded "
+    "with different profiles (nothing is compared then)"
+)
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,32 @@ def judge(rule: Rule, baseline: float, candidate: float, options: Options = Opti
     return IMPROVED if gain > margin else OK
 
 
+class ProfileMismatch(ValueError):
+    """The two result files were recorded with different profiles: nothing is comparable."""
+
+    def __init__(self, baseline: str | None, candidate: str | None) -> None:
+        self.baseline, self.candidate = baseline, candidate
+        super().__init__(f"profile {_label(baseline)} vs {_label(candidate)}")
+
+
+def profile_of(doc: Mapping) -> str | None:
+    """The profile a result file was recorded with; None for files saved before profiles."""
+    profile = _mapping(doc, "machine_info").get("profile")
+    return profile if isinstance(profile, str) else None
+
+
+def _label(profile: object) -> str:
+    return repr(profile) if isinstance(profile, str) else UNRECORDED
+
+
+def check_profiles(baseline: Mapping, candidate: Mapping) -> str | None:
+    """The files' common profile (None: both unrecorded); raise ProfileMismatch if they differ."""
+    old, new = profile_of(baseline), profile_of(candidate)
+    if old != new:
+        raise ProfileMismatch(old, new)
+    return old
+
+
 def time_comparability(baseline: Mapping, candidate: Mapping) -> list[str]:
     """Reasons the two result files' timings are not comparable; empty when they are."""
     old, new = (
@@ -165,13 +201,31 @@ def _median(bench: Mapping) -> float | None:
     return float(value) if _numeric(value) else None
 
 
+def _mismatch(base: Mapping, cand: Mapping, profile: str | None) -> str | None:
+    """Why two runs of one benchmark are not comparable at all (other data or budgets), if so."""
+    tasks = [_mapping(b, "extra_info").get("task", DEFAULT_TASK) for b in (base, cand)]
+    if tasks[0] != tasks[1]:  # same test, different data (--task)
+        return f"(task {tasks[0]} vs {tasks[1]})"
+    old, new = (_mapping(b, "extra_info").get("profile", profile) for b in (base, cand))
+    if old != new:  # the row's own profile wins over its file's
+        return f"(profile {_label(old)} vs {_label(new)})"
+    if old != profile:  # both rows agree with each other but not with their files
+        return f"(profile {_label(old)} in extra_info vs {_label(profile)} in machine_info)"
+    return None
+
+
 def _compare_bench(
-    base: Mapping, cand: Mapping, options: Options, rules: Sequence[Rule], gate_time: bool
+    base: Mapping,
+    cand: Mapping,
+    options: Options,
+    rules: Sequence[Rule],
+    gate_time: bool,
+    profile: str | None = None,
 ) -> list[Row]:
     full, name = base["fullname"], base.get("name") or base["fullname"]
-    tasks = [_mapping(b, "extra_info").get("task", DEFAULT_TASK) for b in (base, cand)]
-    if tasks[0] != tasks[1]:  # same test, different data (--task): nothing is comparable
-        return [Row(full, name, f"(task {tasks[0]} vs {tasks[1]})", None, None, NOT_COMPARABLE)]
+    mismatch = _mismatch(base, cand, profile)
+    if mismatch:  # same test, different data or training budgets: nothing is comparable
+        return [Row(full, name, mismatch, None, None, NOT_COMPARABLE)]
     rows: list[Row] = []
     old_time, new_time = _median(base), _median(cand)
     if options.include_time and old_time is not None and new_time is not None:
@@ -202,7 +256,11 @@ def compare(
     options: Options = Options(),
     rules: Sequence[Rule] = RULES,
 ) -> list[Row]:
-    """Compare two loaded pytest-benchmark result documents, matching benchmarks by fullname."""
+    """Compare two loaded pytest-benchmark result documents, matching benchmarks by fullname.
+
+    Raise ProfileMismatch when the files were recorded with different profiles.
+    """
+    profile = check_profiles(baseline, candidate)
     gate_time = options.gate_time_anyway or not time_comparability(baseline, candidate)
     old = {b["fullname"]: b for b in baseline["benchmarks"]}
     new = {b["fullname"]: b for b in candidate["benchmarks"]}
@@ -211,7 +269,7 @@ def compare(
         if options.only is not None and options.only not in full:
             continue
         if full in old and full in new:
-            rows += _compare_bench(old[full], new[full], options, rules, gate_time)
+            rows += _compare_bench(old[full], new[full], options, rules, gate_time, profile)
             continue
         bench = old.get(full) or new[full]
         status = MISSING if full in old else NEW
@@ -269,7 +327,9 @@ def render(rows: Sequence[Row]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m compress.compare", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m compress.compare", description=__doc__, epilog=EXIT_STATUS
+    )
     parser.add_argument("baseline", help="baseline pytest-benchmark JSON")
     parser.add_argument("candidate", help="candidate pytest-benchmark JSON")
     parser.add_argument("--time-tol", type=float, default=0.15, help="allowed relative slowdown")
@@ -291,13 +351,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _not_comparable(exc: ProfileMismatch, baseline: str, candidate: str) -> str:
+    """The one-line explanation main() prints when the files' profiles differ."""
+    if exc.candidate is not None:
+        fix = f"re-record the baseline with --profile {exc.candidate}"
+    else:
+        fix = f"re-record the candidate with --profile {exc.baseline}"
+    return (
+        f"compare: not comparable: profile {_label(exc.baseline)} (baseline {baseline}) vs "
+        f"{_label(exc.candidate)} (candidate {candidate}); compare runs of the same profile "
+        f"({fix})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: print the comparison; 0 = no regression, 1 = regression, 2 = bad input."""
+    """CLI entry point: print the comparison; return 0, 1 or 2 as EXIT_STATUS says.
+
+    Files of different profiles: one line on stderr, nothing on stdout, 2.
+    """
     args = _parser().parse_args(argv)
     try:
         baseline, candidate = load_results(args.baseline), load_results(args.candidate)
+        profile = check_profiles(baseline, candidate)
     except InputError as exc:
         print(f"compare: error: {exc}", file=sys.stderr)
+        return 2
+    except ProfileMismatch as exc:
+        print(_not_comparable(exc, args.baseline, args.candidate), file=sys.stderr)
         return 2
     options = Options(
         time_tol=args.time_tol,
@@ -318,7 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\ntime and speedups {verdict}, machines differ: " + "; ".join(reasons))
     regressions = sum(r.regression for r in rows)
     compared = sum(r.status in JUDGED or r.regression for r in rows)
-    print(f"\n{regressions} regressions in {compared} compared metrics")
+    where = f" (profile {profile})" if profile is not None else ""
+    print(f"\n{regressions} regressions in {compared} compared metrics{where}")
     return 1 if regressions else 0
 
 

@@ -5,9 +5,10 @@ A benchmark case opts in by putting a table name and a row into its ``extra_info
     benchmark.extra_info["table"] = "MRPC int8 methods"
     benchmark.extra_info["row"] = {"method": "torch dynamic", "F1": 0.856, "speedup": 2.5}
 
-Every row of a table therefore comes from the same run, machine and data (the file's
-fingerprint is printed above the tables). Columns are the union of the rows' keys, in first-seen
-order; rows keep the file's order. Exit 1 if a requested table is absent, 2 on a bad file.
+Every row of a table therefore comes from the same run, machine and data (the file's profile,
+when recorded, and fingerprint are printed above the tables). Columns are the union of the rows'
+keys, in first-seen order; rows keep the file's order. Exit 1 if a requested table is absent, 2 on
+a bad file.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from compress.compare import load_results
+from compress.compare import load_results, profile_of
 from compress.errors import InputError
 
 TABLE_KEY, ROW_KEY = "table", "row"
@@ -52,7 +53,7 @@ def render_table(rows: Sequence[Mapping[str, object]], fmt: str = "github") -> s
 
 
 def machine_line(doc: Mapping) -> str:
-    """Where the run was measured, from its machine_info fingerprint."""
+    """Where the run was measured, from its machine_info fingerprint, after its profile."""
     fp = (doc.get("machine_info") or {}).get("fingerprint") or {}
     versions = fp.get("versions") or {}
     parts = [
@@ -61,7 +62,9 @@ def machine_line(doc: Mapping) -> str:
         f"engine {fp.get('quantized_engine', '?')}",
         " ".join(f"{k} {v}" for k, v in versions.items()),
     ]
-    return "measured on: " + "; ".join(p for p in parts if p)
+    profile = profile_of(doc)
+    where = "measured on: " + "; ".join(p for p in parts if p)
+    return f"profile {profile}, {where}" if profile is not None else where
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from compress.compare import (
     RULES,
     TIME_METRIC,
     Options,
+    ProfileMismatch,
     Row,
     compare,
     judge,
@@ -440,3 +441,115 @@ def test_rows_from_another_task_are_not_compared(old: str | None, new: str, comp
     assert any(r.regression for r in rows) is comparable
     if not comparable:
         assert [(r.metric, r.status) for r in rows] == [("(task mrpc vs boolq)", "not comparable")]
+
+
+LEGACY = ROOT / "results/Linux-CPython-3.11-64bit/0001_baseline.json"  # saved before --profile
+
+
+def _profiled(doc: dict, profile: str | None, **rows: str) -> dict:
+    """A copy of `doc` recorded with `profile` (None: unrecorded); rows={fullname: row profile}."""
+    doc = copy.deepcopy(doc)
+    if profile is not None:
+        doc["machine_info"]["profile"] = profile
+        for bench in doc["benchmarks"]:
+            bench["extra_info"]["profile"] = rows.get(bench["fullname"], profile)
+    return doc
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_same_profile_is_compared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], profile: str
+) -> None:
+    worse = _with(_results(), f1_int8=0.10)
+    code = _run(tmp_path, _profiled(_results(), profile), _profiled(worse, profile))
+    assert code == 1
+    captured = capsys.readouterr()
+    assert _table(captured.out)[BERT_NAME, "f1_int8"] == "REGRESSION"
+    assert f"1 regressions in 11 compared metrics (profile {profile})\n" in captured.out
+    assert captured.err == ""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fix"),
+    [
+        ("quick", "full", "baseline with --profile full"),
+        ("full", "quick", "baseline with --profile quick"),
+        (None, "quick", "baseline with --profile quick"),
+        ("full", None, "candidate with --profile full"),
+    ],
+    ids=["quick-vs-full", "full-vs-quick", "unrecorded-vs-quick", "full-vs-unrecorded"],
+)
+def test_other_profile_is_not_compared(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    old: str | None,
+    new: str | None,
+    fix: str,
+) -> None:
+    """Runs of two profiles train on different budgets: no metric is judged, exit 2."""
+    worse = _with(_results(), f1_int8=0.10)  # would be a regression within one profile
+    assert _run(tmp_path, _profiled(_results(), old), _profiled(worse, new)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    shown = [f"'{p}'" if p else "unrecorded" for p in (old, new)]
+    expected = (
+        f"compare: not comparable: profile {shown[0]} (baseline {tmp_path / 'baseline.json'}) vs "
+        f"{shown[1]} (candidate {tmp_path / 'candidate.json'}); compare runs of the same profile"
+    )
+    assert captured.err.startswith(expected)
+    assert f"(re-record the {fix})" in captured.err
+    assert captured.err.count("\n") == 1
+    with pytest.raises(ProfileMismatch):
+        compare(_profiled(_results(), old), _profiled(worse, new))
+
+
+def test_committed_legacy_baseline_vs_quick_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The committed baseline predates profiles: a quick run is not judged against it."""
+    quick = _profiled(json.loads(LEGACY.read_text()), "quick")
+    (tmp_path / "quick.json").write_text(json.dumps(quick))
+    assert main([str(LEGACY), str(tmp_path / "quick.json"), "--no-time"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"profile unrecorded (baseline {LEGACY}) vs 'quick' (candidate" in captured.err
+
+
+def test_two_unrecorded_profiles_compare_as_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(tmp_path, _results(), _with(_results(), f1_int8=0.10)) == 1
+    captured = capsys.readouterr()
+    assert _table(captured.out)[BERT_NAME, "f1_int8"] == "REGRESSION"
+    assert "1 regressions in 11 compared metrics\n" in captured.out  # no "(profile …)"
+    assert "profile" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "detail"),
+    [
+        ("quick", "full", "(profile 'quick' vs 'full')"),
+        ("full", "full", "(profile 'full' in extra_info vs 'quick' in machine_info)"),
+    ],
+    ids=["rows-disagree", "rows-disagree-with-files"],
+)
+def test_row_of_another_profile_is_not_compared(old: str, new: str, detail: str) -> None:
+    """A row whose extra_info profile disagrees is not judged; the other rows still are."""
+    baseline = _profiled(_results(), "quick", **{BERT: old})
+    candidate = _profiled(
+        _with(_results(), fullname=MLP, accuracy_int8=0.5), "quick", **{BERT: new}
+    )
+    rows = compare(baseline, _with(candidate, f1_int8=0.10))
+    assert [(r.metric, r.status) for r in rows if r.benchmark == BERT] == [
+        (detail, "not comparable")
+    ]
+    assert [r.metric for r in rows if r.regression] == ["accuracy_int8"]
+
+
+def test_help_documents_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "2 bad input, or the two files were recorded with different profiles" in " ".join(
+        capsys.readouterr().out.split()
+    )

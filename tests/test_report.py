@@ -60,3 +60,21 @@ def test_cli_bad_file_exits_2(tmp_path: Path, capsys, content: str, message: str
     path.write_text(content)
     assert main([str(path)]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("profile", "prefix"),
+    [("quick", "profile quick, "), (None, "")],
+    ids=["recorded", "unrecorded"],
+)
+def test_cli_header_names_the_profile(
+    tmp_path: Path, capsys, profile: str | None, prefix: str
+) -> None:
+    doc = _doc(("A", {"m": "x"}))
+    if profile is not None:
+        doc["machine_info"]["profile"] = profile
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    assert main([str(path)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header == f"run.json — {prefix}measured on: Test CPU; avx2; engine ?"
