@@ -18,6 +18,7 @@ from transformers import PreTrainedTokenizerBase
 
 from compress.evaluate import EvalResult, evaluate_classifier
 from compress.fingerprint import machine_fingerprint
+from compress.machine import machine_int8_limit, speedup_floor
 from compress.measure import pinned_threads, training_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
@@ -33,6 +34,7 @@ from fixtures.errors import InputError, SourceUnavailable
 from fixtures.finetune import FinetuneRecipe, finetuned_classifier
 from fixtures.glue import PairSplit, load_mrpc
 from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, ModelSource, resolve_model
+from fixtures.plan import plan_lines, write_ledger
 from fixtures.profiles import DEFAULT as DEFAULT_PROFILE
 from fixtures.profiles import ENV_VAR as PROFILE_ENV
 from fixtures.profiles import PROFILES, Profile, get_profile
@@ -40,6 +42,11 @@ from fixtures.sources import hub_reachable
 from fixtures.tasks import TASKS, load_task
 
 T = TypeVar("T")
+# Default int8 speedup floor: a fraction of what this CPU's int8 GEMM gives over fp32 at a
+# BERT shape (compress.machine), so that one rule holds on AVX2-only and VNNI machines; the
+# minimum keeps "int8 must still help" where the kernels gain little.
+FLOOR_FRACTION = 0.35
+FLOOR_MINIMUM = 1.05
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,8 +86,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--min-speedup",
         type=float,
-        default=1.3,
-        help="smallest allowed fp32/int8 latency ratio (default 1.3)",
+        default=None,
+        help="smallest allowed fp32/int8 latency ratio (default: relative to this CPU, "
+        f"max({FLOOR_MINIMUM}, {FLOOR_FRACTION} x its calibrated int8 GEMM speedup))",
     )
 
 
@@ -103,6 +111,36 @@ def pytest_configure(config: pytest.Config) -> None:
             resolve_model(spec)
     except InputError as err:
         raise pytest.UsageError(f"bad input: {err}") from None
+
+
+def min_speedup(config: pytest.Config) -> float:
+    """--min-speedup, else the floor relative to this CPU's calibrated int8 limit."""
+    fixed = config.getoption("--min-speedup")
+    if fixed is not None:
+        return fixed
+    limit = machine_int8_limit().speedup
+    return speedup_floor(limit, fraction=FLOOR_FRACTION, minimum=FLOOR_MINIMUM)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Before any benchmark trains or waits: what will be trained, what is cached, and the
+    int8 speedup floor of this CPU."""
+    reporter = session.config.pluginmanager.getplugin("terminalreporter")
+    if reporter is None or not any("benchmarks" in item.path.parts for item in session.items):
+        return
+    for line in plan_lines(session.config.getoption("--profile")):
+        reporter.write_line(line)
+    limit = machine_int8_limit()
+    reporter.write_line(
+        f"int8 limit of this CPU: {limit.speedup:.2f}x [IQR {limit.q1:.2f}-{limit.q3:.2f}] "
+        f"(fp32 / dynamic int8 Linear, {limit.rows}x{limit.in_features}->{limit.out_features}, "
+        f"{limit.threads} thread); int8 speedup floor {min_speedup(session.config):.2f}x"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Record the cache entries this run used: the next run's plan reads them."""
+    write_ledger(session.config.getoption("--profile"))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -130,6 +168,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """Record what makes timings comparable: CPU, ISA flags, int8 engine, versions, threads."""
     machine_info["fingerprint"] = machine_fingerprint()
     machine_info["profile"] = config.getoption("--profile")
+    machine_info["int8_limit"] = machine_int8_limit().to_dict()
+    machine_info["min_speedup"] = min_speedup(config)
 
 
 def pytest_benchmark_update_json(
@@ -152,6 +192,12 @@ def _need(load: Callable[..., T], *args: object) -> T:
 def profile(pytestconfig: pytest.Config) -> Iterator[Profile]:
     """The --profile this run uses (training budgets and the floors that depend on them)."""
     yield get_profile(pytestconfig.getoption("--profile"))
+
+
+@pytest.fixture(scope="session", name="min_speedup")
+def min_speedup_fixture(pytestconfig: pytest.Config) -> Iterator[float]:
+    """The int8 speedup floor of this run (see ``min_speedup``)."""
+    yield min_speedup(pytestconfig)
 
 
 @pytest.fixture(scope="session")

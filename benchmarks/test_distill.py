@@ -75,7 +75,9 @@ MAX_INT8_DROP_PTS = 2.0  # int8 vs fp32 student (asserted); vs the fp32 teacher:
 # that meets it (measured: 1.4 pt); the other mixes miss it by 0.5-1.5 pt and are reported.
 TARGET_MIXES = {"mrpc": ("soft-target+aug",), "digits": ()}
 NON_INFERIORITY_PTS = 3.0  # guard against a broken loss: a mix may trail CE-only by this much
-MIN_SPEEDUP = {"mrpc-fp32": 1.8, "mrpc-int8": 3.0}  # the issue's floors; digits: --min-speedup
+# The student's own architecture floor (fp32 vs the fp32 teacher); int8 on top must multiply
+# it by the run's int8 floor (--min-speedup, relative to the CPU by default).
+ARCH_SPEEDUP = {"mrpc": 1.8, "digits": 1.3}
 
 
 @dataclass(eq=False)
@@ -269,7 +271,7 @@ def _speed_params() -> list:
 
 @pytest.mark.parametrize(("case", "precision"), _speed_params(), indirect=["case"])
 def test_kd_speed(
-    benchmark, pytestconfig: pytest.Config, profile: Profile, case: Case, precision: str
+    benchmark, min_speedup: float, profile: Profile, case: Case, precision: str
 ) -> None:
     """Student forward (seed 0 of the all-combined mix) on one thread vs the fp32 teacher."""
     student = case.student("all", case.seeds[0])
@@ -306,11 +308,11 @@ def test_kd_speed(
             "size_ratio": sizes["size_student_bytes"] / sizes["size_teacher_bytes"],
         }
     )
-    floor = MIN_SPEEDUP.get(f"{case.name}-{precision}", pytestconfig.getoption("--min-speedup"))
+    floor = ARCH_SPEEDUP[case.name] * (min_speedup if precision == "int8" else 1.0)
     assert sizes["size_student_bytes"] < sizes["size_teacher_bytes"]
     assert speed.ratio >= floor, (
         f"{case.name} {precision} student speedup {speed.ratio:.2f}x "
-        f"(IQR {speed.q1:.2f}-{speed.q3:.2f}) < {floor}x vs the fp32 teacher"
+        f"(IQR {speed.q1:.2f}-{speed.q3:.2f}) < {floor:.2f}x vs the fp32 teacher"
     )
 
 

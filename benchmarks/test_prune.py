@@ -8,7 +8,7 @@ int64 indices; a bitmask plus the kept values), the paired latency ratio origina
 made-permanent, and quality.
 Invariants: the sparsity is exactly what was asked (to the element for unstructured
 methods, whole rows for structured ones), the pruned model still runs, the dense size is
-unchanged (+-0.1%), masks buy no speed (ratio inside [1/min_speedup, min_speedup]), the
+unchanged (+-0.1%), masks buy no speed (ratio inside [1/1.3, 1.3]), the
 bitmask encoding is smaller than dense, and CSR is smaller exactly when its formula says so.
 The timed row is one forward of the permanent pruned model. Run serially (never under xdist).
 """
@@ -50,6 +50,7 @@ STRUCTURED_AMOUNTS = (0.1, 0.3, 0.5)
 EVAL_BATCH = 32  # task dev examples per batch, sorted by length and trimmed (quality only)
 LATENCY_ROUNDS = 16
 SIZE_TOLERANCE = 0.001  # dense checkpoint of the permanent pruned model vs the original
+NO_SPEED_BAND = 1.3  # masked dense latency / original must stay inside (1/band, band)
 
 
 def _cases(targets: dict[str, tuple[str, ...]]) -> list[PruneConfig]:
@@ -173,8 +174,8 @@ def _measure(
     )
     benchmark.extra_info.update(figures)
     assert abs(size_pruned - size_dense) <= SIZE_TOLERANCE * size_dense, (size_pruned, size_dense)
-    floor = pytestconfig.getoption("--min-speedup")
-    assert 1 / floor < speed.ratio < floor, (
+    band = NO_SPEED_BAND
+    assert 1 / band < speed.ratio < band, (
         f"a masked dense model changed latency by {speed.ratio:.2f}x "
         f"(IQR {speed.q1:.2f}-{speed.q3:.2f}); expected none"
     )

@@ -97,7 +97,9 @@ RUN = tuple(os.environ.get("COMPRESS_BENCH_FINE_PRUNE", "taylor").split(","))
 if not RUN or set(RUN) - set(RECIPES):
     raise pytest.UsageError(f"COMPRESS_BENCH_FINE_PRUNE: comma-separated {sorted(RECIPES)}")
 CONFIG = RECIPES["taylor"].config  # the one-shot rows prune to the CI recipe's sparsity
-TARGET_SPEEDUP = {"fp32": 1.8, "int8": 2.5}  # the issue's targets, vs the unpruned fp32 model
+# The issue's targets vs the unpruned fp32 model (reported to hold on AVX2-only machines
+# too); with int8, also at least the fp32 target times the run's int8 floor.
+TARGET_SPEEDUP = {"fp32": 1.8, "int8": 2.5}
 LOGIT_ATOL = 1e-4  # compacted vs masked logits (float32 summation order differs)
 ROUNDS = 20  # paired timing rounds in the full profile (scaled by the profile)
 
@@ -164,7 +166,7 @@ def _dev_eval(model: nn.Module, task_classifier, desc: str) -> EvalResult:
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_fine_pruned(
-    benchmark, pytestconfig, profile: Profile, precision, pruned, task_classifier
+    benchmark, min_speedup: float, profile: Profile, precision, pruned, task_classifier
 ) -> None:
     """Compacted (and int8) fine-pruned MiniLM: logits, parameters, F1 drop, speedup."""
     fine, small = pruned.fine, pruned.small
@@ -236,10 +238,12 @@ def test_fine_pruned(
     assert sum(kept["heads"]) == heads - round(pruned.recipe.config.head_sparsity * heads), kept
     budget = pruned.recipe.f1_budget_pts
     assert drop <= budget, f"F1 drop {drop:.2f} pt > {budget} pt ({precision})"
-    target = max(TARGET_SPEEDUP[precision], pytestconfig.getoption("--min-speedup"))
+    target = TARGET_SPEEDUP[precision]
+    if precision == "int8":
+        target = max(target, TARGET_SPEEDUP["fp32"] * min_speedup)
     assert speed.ratio >= target, (
         f"{precision} pruned speedup {speed.ratio:.2f}x (IQR {speed.q1:.2f}-{speed.q3:.2f}) "
-        f"< {target}x"
+        f"< {target:.2f}x"
     )
 
 

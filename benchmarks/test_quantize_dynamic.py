@@ -94,7 +94,7 @@ def _speed_params() -> list:
 
 @pytest.mark.parametrize(("case", "precision", "pair"), _speed_params(), indirect=["pair"])
 def test_latency(
-    benchmark, pytestconfig: pytest.Config, case: SpeedCase, precision: str, pair: Pair
+    benchmark, min_speedup: float, case: SpeedCase, precision: str, pair: Pair
 ) -> None:
     """Forward latency on one thread; the int8 row asserts size and paired speedup."""
     model = pair.fp32 if precision == "fp32" else pair.int8
@@ -137,10 +137,9 @@ def test_latency(
     lo, hi = LINEAR_RATIO
     assert lo <= sizes["linear_bytes_ratio"] <= hi, sizes
     assert sizes["size_int8_bytes"] < sizes["size_fp32_bytes"]
-    min_speedup = pytestconfig.getoption("--min-speedup")
     assert speed.ratio >= min_speedup, (
         f"int8 speedup {speed.ratio:.2f}x (IQR {speed.q1:.2f}-{speed.q3:.2f}) "
-        f"< {min_speedup}x for {case.id}"
+        f"< {min_speedup:.2f}x for {case.id}"
     )
 
 

@@ -194,7 +194,13 @@ def _f1(model: torch.nn.Module, enc: Encoded, desc: str) -> EvalResult:
 @pytest.mark.parametrize("length", LENGTHS, ids=[f"len{n}" for n in LENGTHS])
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_length_sweep(
-    benchmark, pytestconfig: pytest.Config, profile: Profile, news_models, name: str, length: int
+    benchmark,
+    pytestconfig: pytest.Config,
+    profile: Profile,
+    min_speedup: float,
+    news_models,
+    name: str,
+    length: int,
 ) -> None:
     """Per-sample time (batch 1, 1 thread, RUNS paired runs) and weighted F1, fp32 vs int8."""
     models = news_models(name)
@@ -269,7 +275,6 @@ def test_length_sweep(
         }
     )
     budget = pytestconfig.getoption("--f1-budget")
-    min_speedup = pytestconfig.getoption("--min-speedup")
     min_f1 = profile.news_min_f1[name]
     assert fp32.metrics["f1_weighted"] >= min_f1, (
         f"{name}: fp32 weighted F1 {fp32.metrics['f1_weighted']:.3f} < {min_f1}: "
@@ -278,7 +283,7 @@ def test_length_sweep(
     assert drop <= budget, f"{name} len{length}: weighted F1 drop {drop:.2f} pt > {budget} pt"
     assert speed.ratio >= min_speedup, (
         f"{name} len{length}: int8 speedup {speed.ratio:.2f}x "
-        f"(IQR {speed.q1:.2f}-{speed.q3:.2f}) < {min_speedup}x"
+        f"(IQR {speed.q1:.2f}-{speed.q3:.2f}) < {min_speedup:.2f}x"
     )
 
 

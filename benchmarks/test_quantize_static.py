@@ -66,7 +66,7 @@ def _quantize(
 @pytest.mark.parametrize("config", CASES, ids=_case_id)
 def test_int8_cnn(
     benchmark,
-    pytestconfig: pytest.Config,
+    min_speedup: float,
     config: StaticQuantConfig | QATConfig,
     digits: DigitsSplit,
     digits_cnn: nn.Module,
@@ -112,7 +112,6 @@ def test_int8_cnn(
     assert acc32 >= MIN_FP32_ACCURACY, f"fp32 digits CNN reached only {acc32:.4f}"
     assert drop <= MAX_DROP_PTS, f"accuracy drop {drop:.2f} pt > {MAX_DROP_PTS} pt"
     assert size8 <= MAX_SIZE_RATIO * size32, f"int8 {size8} B vs fp32 {size32} B"
-    min_speedup = pytestconfig.getoption("--min-speedup")
     assert speed.ratio >= min_speedup, (
         f"int8 speedup {speed.ratio:.2f}x (IQR {speed.q1:.2f}-{speed.q3:.2f}) "
         f"< {min_speedup}x at batch {BATCH}"

@@ -1,0 +1,124 @@
+"""Int8 limit calibration and speedup floors relative to it."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from compress._torch_ao import nnqd
+from compress.machine import (
+    Int8Limit,
+    calibrate_int8_limit,
+    calibration_models,
+    has_int8_dot_product,
+    machine_int8_limit,
+    speedup_floor,
+)
+from compress.quantize import DynamicQuantConfig, default_engine, quantized_engine
+
+TINY = {"rows": 16, "in_features": 32, "out_features": 64, "rounds": 3}
+
+
+def test_int8_limit_round_trips_through_json() -> None:
+    limit = Int8Limit(2.5, 2.3, 2.7, 1024, 384, 1536, 1, 15, "x86")
+    data = json.loads(json.dumps(limit.to_dict()))
+    assert data["speedup"] == 2.5
+    assert data["out_features"] == 1536
+    assert Int8Limit.from_dict(data) == limit
+
+
+def test_speedup_floor_is_fraction_of_limit_above_minimum() -> None:
+    assert speedup_floor(2.5, fraction=0.6, minimum=1.1) == pytest.approx(1.5)
+    assert speedup_floor(1.5, fraction=0.6, minimum=1.1) == pytest.approx(1.1)
+    assert speedup_floor(2.0, fraction=1.0, minimum=1.1) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("fraction", "minimum", "message"),
+    [
+        (0.0, 1.1, "fraction"),
+        (-0.5, 1.1, "fraction"),
+        (1.5, 1.1, "fraction"),
+        (math.nan, 1.1, "fraction"),
+        (0.5, 0.0, "minimum"),
+        (0.5, -1.0, "minimum"),
+        (0.5, math.nan, "minimum"),
+    ],
+)
+def test_speedup_floor_rejects_bad_arguments(fraction: float, minimum: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        speedup_floor(2.0, fraction=fraction, minimum=minimum)
+
+
+@pytest.mark.parametrize(
+    ("isa", "expected"),
+    [
+        (["avx", "avx2", "avx512f", "avx512_vnni", "fma"], True),
+        (["avx", "avx2", "avx_vnni", "fma"], True),
+        (["avx512f", "amx_tile", "amx_int8"], True),
+        (["asimd", "asimddp"], True),
+        (["AVX512VNNI"], True),  # alias spelling, other case
+        (["sse4_2", "avx", "avx2", "fma", "f16c"], False),
+        (["avx512f", "avx512bw", "avx512vl", "amx_tile"], False),
+        (["asimd"], False),
+        ([], False),
+        ("avx2 fma avx512_vnni", True),  # a raw cpuinfo flags value
+        ("avx2 fma", False),
+    ],
+)
+def test_has_int8_dot_product(isa: list[str] | str, expected: bool) -> None:
+    assert has_int8_dot_product(isa) is expected
+
+
+def test_calibration_on_tiny_shape_leaves_global_state_alone() -> None:
+    others = [
+        e for e in torch.backends.quantized.supported_engines if e not in ("none", default_engine())
+    ]
+    if not others:
+        pytest.skip("only one int8 engine: an engine change could not be seen")
+    other_engine = others[0]
+    torch.backends.quantized.engine = other_engine  # conftest's autouse fixture restores it
+    threads = torch.get_num_threads()
+    rng = torch.get_rng_state()
+    limit = calibrate_int8_limit(**TINY)
+    assert math.isfinite(limit.speedup) and limit.speedup > 0
+    assert limit.q1 <= limit.speedup <= limit.q3
+    assert (limit.rows, limit.in_features, limit.out_features) == (16, 32, 64)
+    assert limit.threads == 1 and limit.rounds == 3
+    assert limit.engine != other_engine
+    assert torch.backends.quantized.engine == other_engine
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_machine_int8_limit_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    import compress.machine as machine
+
+    calls: list[int] = []
+
+    def tiny() -> Int8Limit:
+        calls.append(1)
+        return calibrate_int8_limit(**TINY)
+
+    monkeypatch.setattr(machine, "calibrate_int8_limit", tiny)
+    machine_int8_limit.cache_clear()
+    try:
+        assert machine_int8_limit() is machine_int8_limit()
+        assert len(calls) == 1
+    finally:
+        machine_int8_limit.cache_clear()
+
+
+def test_calibration_times_a_packed_int8_linear() -> None:
+    config = DynamicQuantConfig()
+    with quantized_engine(config.resolved_engine):
+        fp32, int8, inputs = calibration_models(16, 32, 64, config)
+        assert [type(m) for m in fp32.modules()] == [nn.Sequential, nn.Linear]
+        assert [type(m) for m in int8.children()] == [nnqd.Linear]
+        assert inputs.shape == (16, 32)
+        with torch.inference_mode():
+            assert torch.allclose(int8(inputs), fp32(inputs), atol=0.05)
