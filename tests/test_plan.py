@@ -1,0 +1,82 @@
+"""The training plan (fixtures.plan) and the profiles it is printed for (fixtures.profiles)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures import plan
+from fixtures.cache import cached_entry
+from fixtures.profiles import PROFILES, get_profile
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("COMPRESS_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(plan, "COLD_START", tmp_path / "absent.json")
+    return tmp_path
+
+
+def _build(out: Path) -> None:
+    (out / "w.bin").write_bytes(b"weights")
+
+
+def test_ledger_then_plan_says_cached_and_to_build(cache: Path) -> None:
+    used: list[Path] = []
+    for recipe in ({"a": 1}, {"a": 2}):
+        used.append(cached_entry("finetuned", recipe, _build))
+    path = plan.write_ledger("quick", used)
+    assert path is not None and json.loads(path.read_text())["profile"] == "quick"
+    lines = plan.plan_lines("quick")
+    assert sum("cached" in line for line in lines) == 2
+    (used[1] / "w.bin").write_bytes(b"tampered")  # a corrupted entry is rebuilt, not used
+    lines = plan.plan_lines("quick")
+    assert sum("cached" in line for line in lines) == 1
+    assert any(line.strip().startswith("build ~") for line in lines)
+
+
+def test_plan_without_any_ledger_says_so(cache: Path) -> None:
+    assert plan.plan_lines("full") == [
+        "plan: no ledger for profile full yet; what it trains is timed now"
+    ]
+
+
+def test_cold_start_ledger_lists_everything_to_build(cache: Path, monkeypatch) -> None:
+    cold = cache / "cold.json"
+    row = {"kind": "distilled", "entry": "abc", "build_seconds": 90.0, "built_on": None}
+    cold.write_text(json.dumps({"profile": "quick", "written": "then", "entries": [row]}))
+    monkeypatch.setattr(plan, "COLD_START", cold)
+    lines = plan.plan_lines("quick")
+    assert "a cold run" in lines[0]
+    assert "build ~1.5 min" in lines[1] and "distilled MRPC student" in lines[1]
+    assert plan.plan_lines("full")[0].startswith("plan: no ledger")  # other profile: not used
+
+
+def test_nothing_used_writes_no_ledger(cache: Path) -> None:
+    assert plan.write_ledger("quick", []) is None
+    assert not (cache / "ledgers").exists()
+
+
+def test_cache_records_build_seconds_and_cpu(cache: Path) -> None:
+    entry = cached_entry("digits", {"x": 1}, _build)
+    manifest = json.loads((entry / "MANIFEST.json").read_text())
+    assert manifest["build_seconds"] >= 0 and "isa" in manifest["built_on"]
+
+
+def test_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMPRESS_BENCH_PROFILE", raising=False)
+    assert get_profile("full").name == "full" and get_profile(None).name == "quick"
+    with pytest.raises(ValueError, match="unknown profile"):
+        get_profile("fast")
+    quick, full = PROFILES["quick"], PROFILES["full"]
+    assert quick.rounds(20) < full.rounds(20) == 20 and quick.rounds(1) == 3
+    assert quick.kd_seeds["mrpc"] <= full.kd_seeds["mrpc"]
+    with pytest.raises(ValueError):
+        type(quick)(**{**quick.to_dict(), "lstm_epochs": 0})
+
+
+def test_profile_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPRESS_BENCH_PROFILE", "full")
+    assert get_profile().name == "full"
