@@ -21,6 +21,7 @@ from compress.fingerprint import machine_fingerprint
 from compress.machine import machine_int8_limit, speedup_floor
 from compress.measure import pinned_threads, training_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
+from compress.results import CaseResult, Metric, record
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
 from fixtures.chinese_news import load_sogou
 from fixtures.digits import (
@@ -198,6 +199,28 @@ def profile(pytestconfig: pytest.Config) -> Iterator[Profile]:
 def min_speedup_fixture(pytestconfig: pytest.Config) -> Iterator[float]:
     """The int8 speedup floor of this run (see ``min_speedup``)."""
     yield min_speedup(pytestconfig)
+
+
+@pytest.fixture
+def record_case(request: pytest.FixtureRequest, profile: Profile) -> Callable[..., CaseResult]:
+    """Record this case's typed result (compress.results) in its benchmark row's extra_info:
+    ``record_case(benchmark, metrics, config=..., model=..., data=...)``."""
+
+    def record_(
+        benchmark: object,
+        metrics: dict[str, Metric],
+        *,
+        config: dict,
+        model: dict,
+        data: dict,
+    ) -> CaseResult:
+        result = CaseResult(
+            request.node.name, metrics, config, model, data, machine_fingerprint(), profile.name
+        )
+        record(benchmark.extra_info, result)  # type: ignore[attr-defined]
+        return result
+
+    return record_
 
 
 @pytest.fixture(scope="session")

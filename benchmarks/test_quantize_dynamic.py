@@ -14,15 +14,12 @@ import pytest
 import torch
 
 from compress.evaluate import evaluate_classifier, forward_fn, logits_of
-from compress.measure import (
-    count_parameters,
-    linear_weight_bytes,
-    paired_speedup,
-    pinned_threads,
-    serialized_size,
-)
+from compress.gates import check, measure_speedup, quality_drop_metric
+from compress.measure import count_parameters, linear_weight_bytes, pinned_threads, serialized_size
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
+from compress.results import Metric
 from compress.serialize import load_quantized, save_quantized
+from compress.stats import f1_binary
 from fixtures.bert import BERT_BASE, random_classifier, synthetic_batch
 
 pytestmark = pytest.mark.timed
@@ -94,7 +91,7 @@ def _speed_params() -> list:
 
 @pytest.mark.parametrize(("case", "precision", "pair"), _speed_params(), indirect=["pair"])
 def test_latency(
-    benchmark, min_speedup: float, case: SpeedCase, precision: str, pair: Pair
+    benchmark, record_case, min_speedup: float, case: SpeedCase, precision: str, pair: Pair
 ) -> None:
     """Forward latency on one thread; the int8 row asserts size and paired speedup."""
     model = pair.fp32 if precision == "fp32" else pair.int8
@@ -117,12 +114,12 @@ def test_latency(
     if precision == "fp32":
         return
     sizes = _sizes(pair)
-    speed = paired_speedup(
+    speed, speedup = measure_speedup(
         forward_fn(pair.fp32, batch),
         forward_fn(pair.int8, batch),
+        floor=min_speedup,
         rounds=rounds,
         warmup=2,
-        threads=1,
     )
     benchmark.extra_info.update(sizes)
     benchmark.extra_info.update(
@@ -134,16 +131,29 @@ def test_latency(
             "int8_median_s": speed.candidate.median,
         }
     )
+    record_case(
+        benchmark,
+        {
+            "speedup": speedup,
+            "size_int8_bytes": Metric(sizes["size_int8_bytes"], "bytes", "lower", 0.01, True),
+            "size_fp32_bytes": Metric(sizes["size_fp32_bytes"], "bytes", "report"),
+            "linear_bytes_ratio": Metric(sizes["linear_bytes_ratio"], "ratio", "lower", 0.005),
+            "fp32_median_s": Metric(speed.baseline.median, "s", "report"),
+            "int8_median_s": Metric(speed.candidate.median, "s", "report"),
+        },
+        config=DynamicQuantConfig().to_dict(),
+        model={"about": pair.about},
+        data={"input": "synthetic token ids", "seq": case.seq, "batch": case.batch},
+    )
     lo, hi = LINEAR_RATIO
     assert lo <= sizes["linear_bytes_ratio"] <= hi, sizes
     assert sizes["size_int8_bytes"] < sizes["size_fp32_bytes"]
-    assert speed.ratio >= min_speedup, (
-        f"int8 speedup {speed.ratio:.2f}x (IQR {speed.q1:.2f}-{speed.q3:.2f}) "
-        f"< {min_speedup:.2f}x for {case.id}"
-    )
+    check(f"int8 speedup ({case.id})", speedup)
 
 
-def test_mrpc_quality(benchmark, pytestconfig: pytest.Config, mrpc_classifier) -> None:
+def test_mrpc_quality(
+    benchmark, pytestconfig: pytest.Config, record_case, mrpc_classifier
+) -> None:
     """F1 on MRPC dev, fp32 vs int8, batch 8, max length 128; the row times the int8 pass."""
     clf = mrpc_classifier
     batches = clf.dev.batches(8)
@@ -178,7 +188,26 @@ def test_mrpc_quality(benchmark, pytestconfig: pytest.Config, mrpc_classifier) -
         }
     )
     budget = pytestconfig.getoption("--f1-budget")
-    assert drop <= budget, f"F1 drop {drop:.2f} pt > budget {budget} pt"
+    labels = clf.dev.labels.tolist()
+    drop_metric = quality_drop_metric(
+        labels, fp32.predictions, int8.predictions, f1_binary, budget_pts=budget
+    )
+    record_case(
+        benchmark,
+        {
+            "f1_drop_pts": drop_metric,
+            "f1_int8": Metric(int8.metrics["f1"], "frac", "higher", 0.01),
+            "f1_fp32": Metric(fp32.metrics["f1"], "frac", "higher", 0.01),
+            "accuracy_int8": Metric(int8.metrics["accuracy"], "frac", "higher", 0.01),
+            "size_int8_bytes": Metric(serialized_size(clf.int8), "bytes", "lower", 0.01, True),
+            "eval_int8_s": Metric(int8.seconds, "s", "report"),
+            "eval_fp32_s": Metric(fp32.seconds, "s", "report"),
+        },
+        config=clf.quant_config.to_dict(),
+        model={"about": clf.model_about},
+        data={"about": clf.data_about, "split": "MRPC dev", "examples": len(clf.dev)},
+    )
+    check("F1 drop fp32 -> int8 (pts, MRPC dev)", drop_metric)
     positives, total = int(clf.dev.labels.sum()), len(clf.dev)
     majority_f1 = 2 * positives / (total + positives)  # F1 of always answering "paraphrase"
     assert fp32.metrics["f1"] > majority_f1 + 0.02, "fine-tuned model did not learn MRPC"

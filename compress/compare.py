@@ -3,6 +3,13 @@
 Both files must come from the same profile (machine_info["profile"]: "quick", "full", or
 unrecorded in files saved before profiles existed): the profiles' training budgets differ, so
 nothing is judged across them.
+
+A benchmark row that carries a typed result (compress.results.CaseResult, in
+extra_info["compress_bench"]) in both files is judged by the directions and tolerances its
+metrics declare (the candidate's declarations), not by metric-name rules, and its loose numeric
+extra_info keys are not judged; --quality-tol and --speedup-tol apply to name-rule rows only.
+A metric that moved beyond its tolerance while the candidate's CI still reaches the allowed band
+is "inconclusive": shown and counted, never a regression.
 """
 
 from __future__ import annotations
@@ -15,20 +22,31 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
 from compress.errors import InputError
 from compress.fingerprint import fingerprint_diff
 
+if TYPE_CHECKING:  # compress.results imports scipy and sklearn: loaded only for rows that need it
+    from compress.results import CaseResult, Metric
+    from compress.stats import Interval
+
 OK, IMPROVED, REGRESSION = "ok", "improved", "REGRESSION"
 NOT_COMPARABLE, MISSING, NEW, INFO = "not comparable", "missing", "new", "info"
-JUDGED = frozenset({OK, IMPROVED, REGRESSION})
+INCONCLUSIVE = "inconclusive"  # beyond the tolerance, but the candidate's CI reaches the band
+JUDGED = frozenset({OK, IMPROVED, REGRESSION, INCONCLUSIVE})
 DEFAULT_TASK = "mrpc"  # results saved before --task existed ran on MRPC
 UNRECORDED = "unrecorded"  # how a result saved before --profile existed shows its profile
+RESULT_KEY = "compress_bench"  # compress.results.EXTRA_INFO_KEY, without importing it
+SPEED_UNITS = frozenset({"s", "x"})  # units of machine-dependent schema metrics
 EXIT_STATUS = (
-    "exit status: 0 no regression; 1 regression; 2 bad input, or the two files were recorded "
-    "with different profiles (nothing is compared then)"
+    "exit status: 0 no regression (inconclusive rows do not change it); 1 regression; "
+    "2 bad input, or the two files were recorded with different profiles (nothing is compared "
+    'then). Bad input includes a typed result (extra_info["compress_bench"]) that cannot be '
+    "read: another schema version, or a metric without a direction; the one line on stderr "
+    "names the file and the benchmark."
 )
 
 
@@ -108,6 +126,8 @@ class Row:
     status: str
     unit: str = ""
     regression: bool = False
+    baseline_ci: Interval | None = None  # typed results only: shown next to the value
+    candidate_ci: Interval | None = None
 
     @property
     def change(self) -> str:
@@ -144,6 +164,24 @@ def judge(rule: Rule, baseline: float, candidate: float, options: Options = Opti
     if gain < -margin:
         return REGRESSION
     return IMPROVED if gain > margin else OK
+
+
+def judge_metric(base: Metric, cand: Metric) -> str:
+    """Status of a typed metric, gated as the *baseline* declares it (direction, tolerance),
+    so that a change cannot loosen its own gate; the candidate's CI decides doubtful moves.
+
+    "report" metrics and metrics without a tolerance are info. A move in the worse direction
+    beyond the tolerance is a REGRESSION only when the candidate's CI (if it has one) lies
+    wholly beyond it too; when the CI still reaches the allowed band it is inconclusive.
+    """
+    if base.direction == "report" or base.tolerance is None:
+        return INFO
+    rule = Rule("*", base.direction, base.tolerance, base.relative, base.unit)
+    status = judge(rule, base.value, cand.value)
+    if status != REGRESSION or cand.ci is None:
+        return status
+    best = cand.ci.high if base.direction == "higher" else cand.ci.low  # CI's most favourable end
+    return REGRESSION if judge(rule, base.value, best) == REGRESSION else INCONCLUSIVE
 
 
 class ProfileMismatch(ValueError):
@@ -201,6 +239,31 @@ def _median(bench: Mapping) -> float | None:
     return float(value) if _numeric(value) else None
 
 
+def case_result(bench: Mapping) -> CaseResult | None:
+    """The row's typed result (compress.results), or None for a row saved without one.
+
+    Raise compress.results.SchemaError, naming the benchmark, when it cannot be read.
+    """
+    extra = _mapping(bench, "extra_info")
+    if RESULT_KEY not in extra:
+        return None
+    from compress import results  # deferred: scipy/sklearn are loaded only when a row needs them
+
+    try:
+        return results.read(extra)
+    except results.SchemaError as exc:
+        raise results.SchemaError(f"benchmark {bench.get('fullname')}: {exc}") from exc
+
+
+def check_results(doc: Mapping, path: str | Path) -> None:
+    """Raise InputError naming `path` and the benchmark if a row's typed result is unreadable."""
+    for bench in doc["benchmarks"]:
+        try:
+            case_result(bench)
+        except ValueError as exc:  # compress.results.SchemaError, imported only when needed
+            raise InputError(path, str(exc)) from None
+
+
 def _mismatch(base: Mapping, cand: Mapping, profile: str | None) -> str | None:
     """Why two runs of one benchmark are not comparable at all (other data or budgets), if so."""
     tasks = [_mapping(b, "extra_info").get("task", DEFAULT_TASK) for b in (base, cand)]
@@ -231,6 +294,9 @@ def _compare_bench(
     if options.include_time and old_time is not None and new_time is not None:
         status = judge(TIME_RULE, old_time, new_time, options) if gate_time else NOT_COMPARABLE
         rows.append(Row(full, name, TIME_METRIC, old_time, new_time, status, "s"))
+    old_case, new_case = case_result(base), case_result(cand)
+    if old_case is not None and new_case is not None:  # the schema decides; names are not read
+        return rows + _compare_cases(full, name, old_case, new_case, options, gate_time)
     old, new = _metrics(base), _metrics(cand)
     for key in [*old, *(k for k in new if k not in old)]:
         rule = rule_for(key, rules)
@@ -250,6 +316,43 @@ def _compare_bench(
     return rows
 
 
+def _compare_cases(
+    full: str, name: str, old: CaseResult, new: CaseResult, options: Options, gate_time: bool
+) -> list[Row]:
+    """Rows for the metrics of two typed results of one benchmark, judged as they declare."""
+    rows: list[Row] = []
+    for key in [*old.metrics, *(k for k in new.metrics if k not in old.metrics)]:
+        base, cand = old.metrics.get(key), new.metrics.get(key)
+        speed = any(m is not None and m.unit in SPEED_UNITS for m in (base, cand))
+        if speed and not options.include_time:
+            continue  # --no-time: only deterministic metrics (quality, sizes) are compared
+        if base is None or cand is None:
+            status = MISSING if cand is None else NEW
+        elif speed and not gate_time:
+            status = NOT_COMPARABLE
+        else:
+            status = judge_metric(base, cand)
+        rows.append(_metric_row(full, name, key, base, cand, status))
+    return rows
+
+
+def _metric_row(
+    full: str, name: str, key: str, base: Metric | None, cand: Metric | None, status: str
+) -> Row:
+    """A Row for a typed metric present on one side or both, with its CIs."""
+    return Row(
+        full,
+        name,
+        key,
+        None if base is None else base.value,
+        None if cand is None else cand.value,
+        status,
+        (cand or base).unit,
+        baseline_ci=None if base is None else base.ci,
+        candidate_ci=None if cand is None else cand.ci,
+    )
+
+
 def compare(
     baseline: Mapping,
     candidate: Mapping,
@@ -258,7 +361,8 @@ def compare(
 ) -> list[Row]:
     """Compare two loaded pytest-benchmark result documents, matching benchmarks by fullname.
 
-    Raise ProfileMismatch when the files were recorded with different profiles.
+    Raise ProfileMismatch when the files were recorded with different profiles, and
+    compress.results.SchemaError when a compared row's typed result cannot be read.
     """
     profile = check_profiles(baseline, candidate)
     gate_time = options.gate_time_anyway or not time_comparability(baseline, candidate)
@@ -296,16 +400,25 @@ def load_results(path: str | Path) -> dict:
     return doc
 
 
-def _fmt(value: float | None, unit: str) -> str:
+_SUFFIX = {"s": " ms", "bytes": " MiB", "x": "x"}
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value * 1e3:#.4g}"
+    if unit == "bytes":
+        return f"{value / 2**20:,.2f}"
+    if unit == "x":
+        return f"{value:.2f}"
+    return f"{value:.4g}"
+
+
+def _fmt(value: float | None, unit: str, ci: Interval | None = None) -> str:
+    """`value` in its display unit, followed by its CI when it has one: 2.41x [2.30, 2.55]."""
     if value is None:
         return ""
-    if unit == "s":
-        return f"{value * 1e3:#.4g} ms"
-    if unit == "bytes":
-        return f"{value / 2**20:,.2f} MiB"
-    if unit == "x":
-        return f"{value:.2f}x"
-    return f"{value:.4g}"
+    text = _number(value, unit) + _SUFFIX.get(unit, "")
+    return text if ci is None else f"{text} [{_number(ci.low, unit)}, {_number(ci.high, unit)}]"
 
 
 def render(rows: Sequence[Row]) -> str:
@@ -314,8 +427,8 @@ def render(rows: Sequence[Row]) -> str:
         (
             r.name,
             r.metric,
-            _fmt(r.baseline, r.unit),
-            _fmt(r.candidate, r.unit),
+            _fmt(r.baseline, r.unit, r.baseline_ci),
+            _fmt(r.candidate, r.unit, r.candidate_ci),
             r.change,
             f"{REGRESSION} ({r.status})" if r.regression and r.status != REGRESSION else r.status,
         )
@@ -367,11 +480,14 @@ def _not_comparable(exc: ProfileMismatch, baseline: str, candidate: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: print the comparison; return 0, 1 or 2 as EXIT_STATUS says.
 
-    Files of different profiles: one line on stderr, nothing on stdout, 2.
+    Files of different profiles, or a typed result that cannot be read: one line on stderr,
+    nothing on stdout, 2.
     """
     args = _parser().parse_args(argv)
     try:
         baseline, candidate = load_results(args.baseline), load_results(args.candidate)
+        check_results(baseline, args.baseline)
+        check_results(candidate, args.candidate)
         profile = check_profiles(baseline, candidate)
     except InputError as exc:
         print(f"compare: error: {exc}", file=sys.stderr)
@@ -400,6 +516,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     compared = sum(r.status in JUDGED or r.regression for r in rows)
     where = f" (profile {profile})" if profile is not None else ""
     print(f"\n{regressions} regressions in {compared} compared metrics{where}")
+    inconclusive = sum(r.status == INCONCLUSIVE for r in rows)
+    if inconclusive:
+        print(
+            f"{inconclusive} inconclusive: moved beyond the tolerance, but the candidate's CI "
+            "still reaches the allowed band (not a regression; more rounds would decide)"
+        )
     return 1 if regressions else 0
 
 

@@ -145,6 +145,8 @@ class Speedup:
     q3: float  # third quartile of the per-round ratios
     baseline: Timing
     candidate: Timing
+    baseline_s: tuple[float, ...] = ()  # every round's time, in order (for confidence intervals)
+    candidate_s: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -186,4 +188,6 @@ def paired_speedup(
                 times_a.append(_once(baseline))
     ratios = [a / b for a, b in zip(times_a, times_b, strict=True)]
     q1, median, q3 = _quartiles(ratios)
-    return Speedup(median, q1, q3, Timing.of(times_a), Timing.of(times_b))
+    return Speedup(
+        median, q1, q3, Timing.of(times_a), Timing.of(times_b), tuple(times_a), tuple(times_b)
+    )

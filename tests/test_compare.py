@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from compress.compare import (
+    RESULT_KEY,
     RULES,
     TIME_METRIC,
     Options,
@@ -22,6 +24,8 @@ from compress.compare import (
     render,
     rule_for,
 )
+from compress.results import EXTRA_INFO_KEY, SCHEMA_VERSION, CaseResult, Metric, SchemaError, record
+from compress.stats import Interval
 
 ROOT = Path(__file__).resolve().parents[1]
 BERT = "benchmarks/test_bert.py::test_bert_int8[sst2-dynamic]"
@@ -553,3 +557,342 @@ def test_help_documents_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
     assert "2 bad input, or the two files were recorded with different profiles" in " ".join(
         capsys.readouterr().out.split()
     )
+
+
+# --- typed results (compress.results.CaseResult in extra_info) -----------------------------
+
+F1_TOL = {"unit": "frac", "direction": "higher", "tolerance": 0.01}
+DROP_TOL = {"unit": "pts", "direction": "lower", "tolerance": 0.5}
+SPEEDUP_TOL = {"unit": "x", "direction": "higher", "tolerance": 0.2, "relative": True}
+BYTES_TOL = {"unit": "bytes", "direction": "lower", "tolerance": 0.01, "relative": True}
+
+
+def _ci(low: float, high: float) -> Interval:
+    return Interval(low, high, 0.95, 400, "percentile")
+
+
+def _case(metrics: dict[str, Metric]) -> CaseResult:
+    return CaseResult(
+        case="sst2-dynamic-int8",
+        metrics=metrics,
+        config={"dtype": "qint8"},
+        model={"about": "synthetic"},
+        data={"split": "validation"},
+        fingerprint={},
+        profile="quick",
+    )
+
+
+def _typed(doc: dict, fullname: str = BERT, **metrics: Metric) -> dict:
+    """A copy of `doc` whose `fullname` row also carries a CaseResult with `metrics`."""
+    doc = copy.deepcopy(doc)
+    for bench in doc["benchmarks"]:
+        if bench["fullname"] == fullname:
+            record(bench["extra_info"], _case(metrics))
+    return doc
+
+
+def _typed_pair(
+    key: str, old: Metric, new: Metric, fingerprint: dict[str, object] = FINGERPRINT
+) -> tuple[dict, dict]:
+    """Baseline and candidate files whose BERT rows carry one typed metric `key` each."""
+    return _typed(_results(), **{key: old}), _typed(_results(fingerprint), **{key: new})
+
+
+TYPED_CASES = [
+    # id, metric, baseline Metric, candidate Metric, expected status, exit code
+    ("higher-within-tol", "f1", Metric(0.90, **F1_TOL), Metric(0.895, **F1_TOL), "ok", 0),
+    ("higher-rises", "f1", Metric(0.90, **F1_TOL), Metric(0.92, **F1_TOL), "improved", 0),
+    ("higher-drop-no-ci", "f1", Metric(0.90, **F1_TOL), Metric(0.85, **F1_TOL), "REGRESSION", 1),
+    (
+        "higher-drop-ci-confirms",
+        "f1",
+        Metric(0.90, **F1_TOL),
+        Metric(0.85, **F1_TOL, ci=_ci(0.83, 0.87)),
+        "REGRESSION",
+        1,
+    ),
+    (
+        "higher-drop-ci-straddles",
+        "f1",
+        Metric(0.90, **F1_TOL),
+        Metric(0.85, **F1_TOL, ci=_ci(0.80, 0.90)),
+        "inconclusive",
+        0,
+    ),
+    (
+        "higher-drop-ci-ends-at-band",  # the CI reaches 0.89 = 0.90 - tolerance: not confirmed
+        "f1",
+        Metric(0.90, **F1_TOL),
+        Metric(0.85, **F1_TOL, ci=_ci(0.80, 0.89)),
+        "inconclusive",
+        0,
+    ),
+    (
+        "lower-rise-ci-confirms",
+        "f1_drop_pts",
+        Metric(1.0, **DROP_TOL),
+        Metric(2.0, **DROP_TOL, ci=_ci(1.6, 2.4)),
+        "REGRESSION",
+        1,
+    ),
+    (
+        "lower-rise-ci-straddles",
+        "f1_drop_pts",
+        Metric(1.0, **DROP_TOL),
+        Metric(2.0, **DROP_TOL, ci=_ci(1.2, 2.8)),
+        "inconclusive",
+        0,
+    ),
+    ("lower-falls", "f1_drop_pts", Metric(1.0, **DROP_TOL), Metric(0.2, **DROP_TOL), "improved", 0),
+    (
+        "relative-within-tol",
+        "model_bytes",
+        Metric(100e6, **BYTES_TOL),
+        Metric(100.5e6, **BYTES_TOL),
+        "ok",
+        0,
+    ),
+    (
+        "relative-beyond-tol",
+        "model_bytes",
+        Metric(100e6, **BYTES_TOL),
+        Metric(102e6, **BYTES_TOL),
+        "REGRESSION",
+        1,
+    ),
+    (
+        "report-never-gated",  # the name rule "f1*" would gate this fall of 0.5
+        "f1_note",
+        Metric(0.9, "frac", "report"),
+        Metric(0.4, "frac", "report"),
+        "info",
+        0,
+    ),
+    (
+        "no-tolerance-never-gated",
+        "f1",
+        Metric(0.9, "frac", "higher"),
+        Metric(0.4, "frac", "higher"),
+        "info",
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "old", "new", "status", "code"),
+    [pytest.param(*case[1:], id=case[0]) for case in TYPED_CASES],
+)
+def test_typed_metric_is_judged_as_declared(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    old: Metric,
+    new: Metric,
+    status: str,
+    code: int,
+) -> None:
+    assert _run(tmp_path, *_typed_pair(key, old, new)) == code
+    out = capsys.readouterr().out
+    assert _table(out)[BERT_NAME, key] == status
+    assert f"\n{code} regressions in " in out
+    assert ("1 inconclusive: " in out) is (status == "inconclusive")
+
+
+def test_typed_direction_beats_name_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """params_ratio declared "higher": a rise is an improvement, though "*_ratio" says lower."""
+    assert judge(rule_for("params_ratio"), 1.36, 1.40) == "REGRESSION"  # what names would say
+    higher = {"unit": "ratio", "direction": "higher", "tolerance": 0.005}
+    baseline, candidate = _typed_pair(
+        "params_ratio", Metric(1.36, **higher), Metric(1.40, **higher)
+    )
+    assert _run(tmp_path, baseline, candidate) == 0
+    out = capsys.readouterr().out
+    assert _table(out)[BERT_NAME, "params_ratio"] == "improved"
+    assert "0 regressions in " in out
+
+
+def test_inconclusive_is_counted_not_a_regression(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = Metric(0.85, **F1_TOL, ci=_ci(0.80, 0.90))
+    baseline, candidate = _typed_pair("f1", Metric(0.90, **F1_TOL), new)
+    rows = compare(baseline, candidate)
+    [row] = [r for r in rows if r.metric == "f1"]
+    assert (row.status, row.regression) == ("inconclusive", False)
+    assert _run(tmp_path, baseline, candidate) == 0
+    out = capsys.readouterr().out
+    # 2 times + 1 typed BERT metric + 2 MLP accuracies; the inconclusive row is compared
+    assert "\n0 regressions in 5 compared metrics\n1 inconclusive: " in out
+    assert "0.85 [0.8, 0.9] |" in out  # right-aligned: the candidate's CI is shown
+
+
+TYPED_SPEED = {
+    "speedup": (Metric(2.0, **SPEEDUP_TOL), Metric(1.0, **SPEEDUP_TOL, ci=_ci(0.9, 1.1))),
+    "latency": (
+        Metric(0.010, "s", "lower", tolerance=0.1, relative=True),
+        Metric(0.020, "s", "lower", tolerance=0.1, relative=True),
+    ),
+    "f1": (Metric(0.90, **F1_TOL), Metric(0.85, **F1_TOL)),  # not machine-dependent
+}
+
+
+def _typed_speed(fingerprint: dict[str, object]) -> tuple[dict, dict]:
+    old = {key: pair[0] for key, pair in TYPED_SPEED.items()}
+    new = {key: pair[1] for key, pair in TYPED_SPEED.items()}
+    return _typed(_results(), **old), _typed(_results(fingerprint), **new)
+
+
+@pytest.mark.parametrize(
+    ("fingerprint", "args", "speed", "code"),
+    [
+        pytest.param(FINGERPRINT, (), "REGRESSION", 3, id="same-machine"),
+        pytest.param(OTHER_ISA, (), "not comparable", 1, id="other-isa"),
+        pytest.param(OTHER_ISA, ("--gate-time-anyway",), "REGRESSION", 3, id="other-isa-anyway"),
+    ],
+)
+def test_typed_speed_metrics_need_comparable_machines(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fingerprint: dict[str, object],
+    args: tuple[str, ...],
+    speed: str,
+    code: int,
+) -> None:
+    """Units "x" and "s" are judged only when the files' fingerprints match, like time."""
+    assert _run(tmp_path, *_typed_speed(fingerprint), *args) == min(code, 1)
+    out = capsys.readouterr().out
+    table = _table(out)
+    assert (table[BERT_NAME, "speedup"], table[BERT_NAME, "latency"]) == (speed, speed)
+    assert table[BERT_NAME, "f1"] == "REGRESSION"  # quality is gated on any machine
+    assert f"\n{code} regressions in " in out
+    if fingerprint is OTHER_ISA:
+        assert "isa: baseline has avx512_vnni, candidate lacks it" in out
+
+
+def test_typed_no_time_drops_speed_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(tmp_path, *_typed_speed(FINGERPRINT), "--no-time") == 1
+    out = capsys.readouterr().out
+    assert {metric for name, metric in _table(out) if name == BERT_NAME} == {"f1"}
+    assert "\n1 regressions in 3 compared metrics" in out  # f1 + 2 MLP accuracies
+
+
+def test_typed_row_ignores_loose_keys_but_keeps_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both rows typed: loose extra_info numbers are not judged; stats.median still is."""
+    f1 = Metric(0.90, **F1_TOL)
+    baseline = _typed(_results(), f1=f1)
+    candidate = _typed(_with(_results(), median=0.013, f1_int8=0.10, speedup=0.5), f1=f1)
+    assert _run(tmp_path, baseline, candidate) == 1
+    table = _table(capsys.readouterr().out)
+    assert {metric for name, metric in table if name == BERT_NAME} == {TIME_METRIC, "f1"}
+    assert (table[BERT_NAME, TIME_METRIC], table[BERT_NAME, "f1"]) == ("REGRESSION", "ok")
+
+
+@pytest.mark.parametrize("typed_side", ["baseline", "candidate"])
+def test_mixed_rows_keep_name_rules(typed_side: str) -> None:
+    """Only one side typed (mid-migration): exactly the name-rule rows of untyped files."""
+    baseline, candidate = _results(), _with(_results(), f1_int8=0.87, speedup=1.9)
+    typed = {"f1_int8": Metric(0.10, **F1_TOL)}  # would be a regression if judged by schema
+    if typed_side == "baseline":
+        rows = compare(_typed(baseline, **typed), candidate)
+    else:
+        rows = compare(baseline, _typed(candidate, **typed))
+    assert rows == compare(baseline, candidate)
+    assert [(r.metric, r.status) for r in rows if r.regression] == [("f1_int8", "REGRESSION")]
+
+
+@pytest.mark.parametrize(("strict", "regression"), [(False, False), (True, True)])
+def test_typed_metric_missing_in_candidate(strict: bool, regression: bool) -> None:
+    f1 = Metric(0.90, **F1_TOL)
+    baseline = _typed(_results(), f1=f1, f1_drop_pts=Metric(1.0, **DROP_TOL))
+    rows = compare(baseline, _typed(_results(), f1=f1), Options(strict=strict))
+    [row] = [r for r in rows if r.metric == "f1_drop_pts"]
+    assert (row.status, row.regression, row.baseline) == ("missing", regression, 1.0)
+
+
+def _break(bench: dict, change: str) -> None:
+    """Make the row's stored CaseResult unreadable in one of two ways."""
+    stored = bench["extra_info"][EXTRA_INFO_KEY]
+    if change == "other-version":
+        stored["schema"] = SCHEMA_VERSION + 1
+    else:
+        del stored["metrics"]["f1"]["direction"]
+
+
+@pytest.mark.parametrize("change", ["other-version", "no-direction"])
+@pytest.mark.parametrize("bad_side", ["baseline", "candidate"])
+def test_unreadable_result_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str, bad_side: str
+) -> None:
+    docs = {
+        side: _typed(_results(), f1=Metric(0.90, **F1_TOL)) for side in ("baseline", "candidate")
+    }
+    [bench] = [b for b in docs[bad_side]["benchmarks"] if b["fullname"] == BERT]
+    _break(bench, change)
+    with pytest.raises(SchemaError) as exc:
+        CaseResult.from_dict(bench["extra_info"][EXTRA_INFO_KEY])
+    assert _run(tmp_path, docs["baseline"], docs["candidate"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"compare: error: {tmp_path / f'{bad_side}.json'}: benchmark {BERT}: {exc.value}\n"
+    )
+    with pytest.raises(SchemaError, match=f"benchmark {re.escape(BERT)}: "):
+        compare(docs["baseline"], docs["candidate"])
+
+
+@pytest.mark.parametrize(
+    ("value", "ci", "unit", "shown"),
+    [
+        pytest.param(2.41, _ci(2.30, 2.55), "x", "2.41x [2.30, 2.55]", id="speedup"),
+        pytest.param(0.85, _ci(0.80, 0.90), "frac", "0.85 [0.8, 0.9]", id="fraction"),
+        pytest.param(0.4, _ci(-0.2, 1.1), "pts", "0.4 [-0.2, 1.1]", id="negative-low"),
+        pytest.param(0.0123, _ci(0.012, 0.0129), "s", "12.30 ms [12.00, 12.90]", id="time"),
+        pytest.param(0.85, None, "frac", "0.85", id="no-ci"),
+    ],
+)
+def test_render_shows_ci(value: float, ci: Interval | None, unit: str, shown: str) -> None:
+    row = Row(BERT, BERT_NAME, "m", value, value, "ok", unit, candidate_ci=ci)
+    [line] = [ln for ln in render([row]).splitlines() if ln.startswith(f"| {BERT_NAME}")]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[3] == shown
+    assert cells[2] == shown.split(" [")[0]  # the baseline has no CI here
+
+
+def test_help_documents_typed_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 no regression (inconclusive rows do not change it)" in text
+    assert "another schema version, or a metric without a direction" in text
+
+
+def test_result_key_matches_schema() -> None:
+    """compare reads the key without importing compress.results: it must not drift."""
+    assert RESULT_KEY == EXTRA_INFO_KEY
+
+
+def test_untyped_compare_does_not_load_scipy() -> None:
+    code = (
+        "import sys, compress.compare as c; d = {'benchmarks': [{'fullname': 'a', "
+        "'extra_info': {'f1': 0.9}}]}; c.compare(d, d); print('scipy' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_baseline_declaration_gates_not_the_candidates() -> None:
+    """A candidate that re-declares its metric as report-only (or loosens the tolerance)
+    is still gated as the committed baseline declared it."""
+    baseline, candidate = _typed_pair(
+        "f1", Metric(0.90, **F1_TOL), Metric(0.80, unit="frac", direction="report")
+    )
+    [row] = [r for r in compare(baseline, candidate) if r.metric == "f1"]
+    assert row.status == "REGRESSION"

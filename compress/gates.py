@@ -1,0 +1,101 @@
+"""One way to measure and assert a speedup and a quality change, with confidence intervals.
+
+A gate passes when the whole CI lies on the good side of its threshold and fails when the
+whole CI lies on the bad side. When the CI straddles the threshold, a speed gate re-measures
+with more rounds (up to a cap); a case still undecided is "inconclusive": a warning that
+names both numbers, never a silent pass and never a failure on noise.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from compress.measure import Speedup, paired_speedup
+from compress.results import Metric
+from compress.stats import Interval, paired_metric_delta_ci, speedup_ci, verdict
+
+SPEED_TOLERANCE = 0.20  # compare: a speedup may fall 20% between runs before it is gated
+QUALITY_TOLERANCE_PTS = 1.0  # compare: a quality drop may move 1 pt (its CI must confirm)
+MAX_ROUNDS_FACTOR = 4  # an inconclusive speed gate re-measures up to 4x the rounds
+
+
+class GateFailed(AssertionError):
+    """The whole confidence interval lies on the wrong side of the threshold."""
+
+
+def speedup_metric(speed: Speedup, *, floor: float) -> Metric:
+    """The paired speedup as a Metric: median of per-round ratios, bootstrap CI, its floor."""
+    point, ci = speedup_ci(speed.baseline_s, speed.candidate_s)
+    return Metric(
+        point, "x", "higher", tolerance=SPEED_TOLERANCE, relative=True, budget=floor, ci=ci
+    )
+
+
+def measure_speedup(
+    baseline: Callable[[], object],
+    candidate: Callable[[], object],
+    *,
+    floor: float,
+    rounds: int,
+    warmup: int = 3,
+) -> tuple[Speedup, Metric]:
+    """Paired speedup on one thread; re-measured with twice the rounds while the CI straddles
+    ``floor`` (at most MAX_ROUNDS_FACTOR x ``rounds``)."""
+    total = rounds
+    while True:
+        speed = paired_speedup(baseline, candidate, rounds=total, warmup=warmup, threads=1)
+        metric = speedup_metric(speed, floor=floor)
+        if verdict(_ci(metric), floor, "higher") != "inconclusive":
+            return speed, metric
+        if total * 2 > rounds * MAX_ROUNDS_FACTOR:
+            return speed, metric
+        total *= 2
+
+
+def quality_drop_metric(
+    y_true: Sequence[int],
+    reference: Sequence[int],
+    compressed: Sequence[int],
+    score: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    budget_pts: float,
+    n_resamples: int = 1000,
+) -> Metric:
+    """score(reference) - score(compressed) in points, with a paired bootstrap CI over the
+    evaluation examples (same examples, both models' predictions)."""
+    drop, ci = paired_metric_delta_ci(
+        y_true, reference, compressed, score, n_resamples=n_resamples
+    )
+    pts = Interval(100 * ci.low, 100 * ci.high, ci.level, ci.n, ci.method)
+    return Metric(
+        100 * drop, "pts", "lower", tolerance=QUALITY_TOLERANCE_PTS, budget=budget_pts, ci=pts
+    )
+
+
+def _ci(metric: Metric) -> Interval:
+    if metric.ci is None:
+        return Interval(metric.value, metric.value, 0.95, 1, "point")
+    return metric.ci
+
+
+def check(name: str, metric: Metric) -> str:
+    """Assert ``metric`` against its budget: raise GateFailed, warn when inconclusive.
+
+    Returns the verdict ("pass" or "inconclusive")."""
+    if metric.budget is None or metric.direction == "report":
+        raise ValueError(f"{name} has no budget to check")
+    ci = _ci(metric)
+    outcome = verdict(ci, metric.budget, metric.direction)
+    side = ">=" if metric.direction == "higher" else "<="
+    text = (
+        f"{name} {metric.value:.3g} {metric.unit} [{ci.level:.0%} CI {ci.low:.3g}-{ci.high:.3g}],"
+        f" required {side} {metric.budget:.3g}"
+    )
+    if outcome == "fail":
+        raise GateFailed(text)
+    if outcome == "inconclusive":
+        warnings.warn(f"inconclusive: {text}", stacklevel=2)
+    return outcome

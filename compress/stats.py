@@ -1,0 +1,269 @@
+"""Confidence intervals and gate verdicts for benchmark figures, computed with scipy.
+
+Every interval comes from a maintained implementation (``scipy.stats.bootstrap``,
+``scipy.stats.t``); nothing here hand-writes a resampler. Randomness comes from a local
+``numpy.random.Generator`` seeded by the caller: the global numpy (and torch) RNG state is
+never read or changed.
+
+The bootstrap default is the percentile method. The statistics bootstrapped here are a median
+(speedup) and a difference of classification metrics over a finite set of examples: both have
+discrete, tie-heavy bootstrap distributions, on which BCa's bias correction is unstable and its
+jackknife acceleration is unreliable (the jackknife is inconsistent for the median), and BCa
+needs n extra metric evaluations per arm. ``method="BCa"`` is available; when its interval
+cannot be computed (degenerate data, e.g. all ratios equal) the same bootstrap distribution is
+reused for a percentile interval instead.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import accuracy_score, f1_score
+
+METHODS = ("percentile", "BCa")
+DIRECTIONS = ("higher", "lower")
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A two-sided confidence interval: [low, high] at `level`, from `n` observations."""
+
+    low: float
+    high: float
+    level: float  # confidence level, e.g. 0.95
+    n: int  # observations behind it: rounds, evaluation examples or seeds
+    method: str  # "percentile" | "BCa" | "t"
+
+    def __post_init__(self) -> None:
+        for name in ("low", "high", "level"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"interval bounds must be finite, got [{self.low}, {self.high}]")
+        if self.low > self.high:
+            raise ValueError(f"interval low {self.low} > high {self.high}")
+        if not 0.0 < self.level < 1.0:
+            raise ValueError(f"confidence level must be in (0, 1), got {self.level}")
+        if isinstance(self.n, bool) or int(self.n) != self.n or self.n < 1:
+            raise ValueError(f"interval n must be an integer >= 1, got {self.n!r}")
+        object.__setattr__(self, "n", int(self.n))
+        if not isinstance(self.method, str) or not self.method:
+            raise ValueError(f"interval method must be a non-empty string, got {self.method!r}")
+
+    @property
+    def width(self) -> float:
+        """high - low."""
+        return self.high - self.low
+
+    def contains(self, x: float) -> bool:
+        """True when low <= x <= high."""
+        return self.low <= x <= self.high
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; Interval.from_dict inverts it."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Interval:
+        """Inverse of to_dict."""
+        return cls(low=d["low"], high=d["high"], level=d["level"], n=d["n"], method=d["method"])
+
+
+def _check_level(level: float, n_resamples: int) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+
+
+def _bootstrap(
+    data: tuple[np.ndarray, ...],
+    statistic: Callable[..., Any],
+    *,
+    paired: bool,
+    vectorized: bool,
+    level: float,
+    n_resamples: int,
+    seed: int,
+    method: str,
+) -> Interval:
+    """scipy.stats.bootstrap with a local Generator; a degenerate BCa falls back to percentile."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    kwargs = dict(paired=paired, vectorized=vectorized, confidence_level=level)
+    with warnings.catch_warnings():
+        # BCa on degenerate data warns and returns NaN; that case is handled just below.
+        warnings.filterwarnings("ignore", category=stats.DegenerateDataWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        res = stats.bootstrap(
+            data,
+            statistic,
+            n_resamples=n_resamples,
+            method=method,
+            rng=np.random.default_rng(seed),
+            **kwargs,
+        )
+    low, high = res.confidence_interval
+    if method == "BCa" and not (np.isfinite(low) and np.isfinite(high)):
+        method = "percentile"  # reuse the same resamples: no second draw
+        res = stats.bootstrap(
+            data,
+            statistic,
+            n_resamples=0,
+            method=method,
+            bootstrap_result=res,
+            rng=np.random.default_rng(seed),
+            **kwargs,
+        )
+        low, high = res.confidence_interval
+    return Interval(float(low), float(high), level, len(data[0]), method)
+
+
+def speedup_ci(
+    baseline_s: Sequence[float],
+    candidate_s: Sequence[float],
+    *,
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    method: str = "percentile",
+) -> tuple[float, Interval]:
+    """Median of the per-round ratios baseline/candidate, and a bootstrap CI of that median.
+
+    Round i of the baseline is paired with round i of the candidate (same length, >= 3 rounds,
+    every time finite and > 0).
+    """
+    base = np.asarray(baseline_s, dtype=float)
+    cand = np.asarray(candidate_s, dtype=float)
+    if base.ndim != 1 or cand.ndim != 1:
+        raise ValueError("baseline_s and candidate_s must be 1-D sequences of seconds")
+    if len(base) != len(cand):
+        raise ValueError(
+            f"baseline_s and candidate_s differ in length ({len(base)} vs {len(cand)} rounds); "
+            "ratios are paired per round"
+        )
+    if len(base) < 3:
+        raise ValueError(f"speedup_ci needs at least 3 rounds, got {len(base)}")
+    for name, times in (("baseline_s", base), ("candidate_s", cand)):
+        if not np.all(np.isfinite(times)) or np.any(times <= 0):
+            raise ValueError(f"{name} must hold finite times > 0, got {times.tolist()}")
+    _check_level(level, n_resamples)
+    ratios = base / cand
+    ci = _bootstrap(
+        (ratios,),
+        np.median,
+        paired=False,
+        vectorized=True,
+        level=level,
+        n_resamples=n_resamples,
+        seed=seed,
+        method=method,
+    )
+    return float(np.median(ratios)), ci
+
+
+def f1_binary(y: np.ndarray, p: np.ndarray) -> float:
+    """F1 of the positive class 1 (0.0 where undefined: no positives true or predicted)."""
+    return float(f1_score(y, p, pos_label=1, average="binary", zero_division=0.0))
+
+
+def f1_weighted(y: np.ndarray, p: np.ndarray) -> float:
+    """Support-weighted mean of the per-class F1 (0.0 for a class where undefined)."""
+    return float(f1_score(y, p, average="weighted", zero_division=0.0))
+
+
+def accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    """Fraction of predictions equal to the label."""
+    return float(accuracy_score(y, p))
+
+
+def paired_metric_delta_ci(
+    y_true: Sequence[Any],
+    pred_a: Sequence[Any],
+    pred_b: Sequence[Any],
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    method: str = "percentile",
+) -> tuple[float, Interval]:
+    """metric(y, a) - metric(y, b), and a paired bootstrap CI over the evaluation examples.
+
+    Each resample draws example indices once and applies them to y_true, pred_a and pred_b
+    together (scipy's ``paired=True``), so the CI reflects the two models on the same examples.
+    With a = fp32 and b = int8 predictions, the point is the quality drop.
+    """
+    y, a, b = (np.asarray(x) for x in (y_true, pred_a, pred_b))
+    if y.ndim != 1 or a.ndim != 1 or b.ndim != 1:
+        raise ValueError("y_true, pred_a and pred_b must be 1-D")
+    if not len(y) == len(a) == len(b):
+        raise ValueError(
+            f"lengths differ: y_true {len(y)}, pred_a {len(a)}, pred_b {len(b)}; "
+            "predictions must be paired with the labels example by example"
+        )
+    if len(y) < 2:
+        raise ValueError(f"paired_metric_delta_ci needs at least 2 examples, got {len(y)}")
+    _check_level(level, n_resamples)
+
+    def delta(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray) -> float:
+        return float(metric(yy, aa)) - float(metric(yy, bb))
+
+    ci = _bootstrap(
+        (y, a, b),
+        delta,
+        paired=True,
+        vectorized=False,
+        level=level,
+        n_resamples=n_resamples,
+        seed=seed,
+        method=method,
+    )
+    return delta(y, a, b), ci
+
+
+def seed_summary(
+    values: Sequence[float], *, level: float = 0.95
+) -> tuple[float, float, Interval | None]:
+    """Mean, sample std (ddof=1; 0.0 for one seed) and a Student-t CI of the mean over seeds.
+
+    The interval is None for a single seed: one value says nothing about the spread.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1 or len(x) == 0:
+        raise ValueError("seed_summary needs a non-empty 1-D sequence of values")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"seed_summary values must be finite, got {x.tolist()}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    n = len(x)
+    mean = float(np.mean(x))
+    if n == 1:
+        return mean, 0.0, None
+    std = float(np.std(x, ddof=1))
+    half = float(stats.t.ppf((1.0 + level) / 2.0, df=n - 1)) * std / math.sqrt(n)
+    return mean, std, Interval(mean - half, mean + half, level, n, "t")
+
+
+def verdict(ci: Interval, threshold: float, direction: str) -> str:
+    """Gate a figure by its CI: "pass", "fail" or "inconclusive" (the CI straddles threshold).
+
+    direction "higher": the value must be >= threshold; "lower": it must be <= threshold.
+    """
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    if direction == "higher":
+        if ci.low >= threshold:
+            return PASS
+        return FAIL if ci.high < threshold else INCONCLUSIVE
+    if direction == "lower":
+        if ci.high <= threshold:
+            return PASS
+        return FAIL if ci.low > threshold else INCONCLUSIVE
+    raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")

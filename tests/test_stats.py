@@ -1,0 +1,278 @@
+"""compress.stats: intervals, bootstrap CIs (scipy), seed summaries and gate verdicts.
+
+Synthetic data with known answers: baseline = 2 x candidate (+ noise) for speedups; B = A with
+k predictions flipped for paired metric deltas, whose exact delta is worked out by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from compress.stats import (
+    Interval,
+    accuracy,
+    f1_binary,
+    f1_weighted,
+    paired_metric_delta_ci,
+    seed_summary,
+    speedup_ci,
+    verdict,
+)
+
+
+def _times(n: int, seed: int = 1, noise: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """n rounds of a candidate at ~50 ms and a baseline 2x slower, with multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    cand = 0.05 * rng.uniform(0.9, 1.1, n)
+    return 2.0 * cand * rng.normal(1.0, noise, n), cand
+
+
+# --- Interval ---------------------------------------------------------------------------------
+
+
+def test_interval_round_trip_contains_and_width() -> None:
+    ci = Interval(1.5, 2.5, 0.95, 10, "percentile")
+    assert Interval.from_dict(ci.to_dict()) == ci
+    assert ci.contains(1.5) and ci.contains(2.0) and ci.contains(2.5)
+    assert not ci.contains(1.49) and not ci.contains(2.51)
+    assert ci.width == 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((2.0, 1.0, 0.95, 5, "t"), "low 2.0 > high 1.0"),
+        ((0.0, 1.0, 0.0, 5, "t"), "level"),
+        ((0.0, 1.0, 1.0, 5, "t"), "level"),
+        ((0.0, 1.0, 0.95, 0, "t"), "n must be"),
+        ((0.0, 1.0, 0.95, 2.5, "t"), "n must be"),
+        ((math.nan, 1.0, 0.95, 5, "t"), "finite"),
+        ((0.0, math.inf, 0.95, 5, "t"), "finite"),
+        ((0.0, 1.0, 0.95, 5, ""), "method"),
+    ],
+)
+def test_interval_validation(args: tuple, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Interval(*args)
+
+
+# --- speedup_ci -------------------------------------------------------------------------------
+
+
+def test_speedup_ci_contains_true_ratio_and_is_narrow() -> None:
+    base, cand = _times(40)
+    point, ci = speedup_ci(base, cand, n_resamples=1000)
+    assert point == pytest.approx(2.0, abs=0.02)
+    assert ci.contains(2.0) and ci.contains(point)
+    assert ci.width < 0.06  # 3 % noise per round, 40 rounds: observed ~0.034
+    assert (ci.n, ci.level, ci.method) == (40, 0.95, "percentile")
+
+
+def test_speedup_ci_narrows_with_more_rounds() -> None:
+    _, few = speedup_ci(*_times(10), n_resamples=1000)
+    _, many = speedup_ci(*_times(160), n_resamples=1000)
+    assert many.contains(2.0)
+    assert many.width < 0.6 * few.width  # observed ~0.021 vs ~0.048
+
+
+def test_speedup_point_is_the_median_ratio() -> None:
+    """One disturbed round (candidate 10x slow) moves a mean, not the median: ratios 2,2,2,2,0.2."""
+    point, ci = speedup_ci([2.0] * 5, [1.0, 1.0, 1.0, 1.0, 10.0], n_resamples=200)
+    assert point == 2.0
+    assert ci.contains(2.0)
+
+
+def test_speedup_ci_bca_method_is_recorded() -> None:
+    point, ci = speedup_ci(*_times(40), n_resamples=1000, method="BCa")
+    assert ci.method == "BCa" and ci.contains(2.0) and ci.contains(point)
+
+
+@pytest.mark.parametrize("method", ["percentile", "BCa"])
+def test_speedup_ci_all_equal_ratios_gives_zero_width(method: str) -> None:
+    """BCa is undefined on a degenerate bootstrap distribution: it falls back to percentile."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DegenerateDataWarning / RuntimeWarning escapes
+        point, ci = speedup_ci([0.2] * 5, [0.1] * 5, n_resamples=200, method=method)
+    assert point == 2.0
+    assert (ci.low, ci.high, ci.method) == (2.0, 2.0, "percentile")
+
+
+def test_speedup_ci_is_reproducible_per_seed() -> None:
+    base, cand = _times(12)
+    assert speedup_ci(base, cand, n_resamples=300, seed=3) == speedup_ci(
+        base, cand, n_resamples=300, seed=3
+    )
+
+
+@pytest.mark.parametrize(
+    ("base", "cand", "kwargs", "match"),
+    [
+        ([1.0, 1.0, 1.0], [1.0, 1.0], {}, "differ in length"),
+        ([1.0, 1.0], [1.0, 1.0], {}, "at least 3 rounds"),
+        ([1.0, 0.0, 1.0], [1.0, 1.0, 1.0], {}, "baseline_s must hold finite times > 0"),
+        ([1.0, 1.0, 1.0], [1.0, -1.0, 1.0], {}, "candidate_s must hold finite times > 0"),
+        ([1.0, math.nan, 1.0], [1.0, 1.0, 1.0], {}, "baseline_s must hold finite"),
+        ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], {"level": 1.0}, "level"),
+        ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], {"n_resamples": 0}, "n_resamples"),
+        ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], {"method": "basic"}, "method"),
+    ],
+)
+def test_speedup_ci_rejects_bad_input(base: list, cand: list, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        speedup_ci(base, cand, **kwargs)
+
+
+# --- metrics and paired_metric_delta_ci --------------------------------------------------------
+
+
+def test_ready_metrics_by_hand() -> None:
+    y, p = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1])
+    # class 1: P = 2/3, R = 1 -> F1 = 0.8; class 0: P = 1, R = 1/2 -> F1 = 2/3; support 2 and 2
+    assert f1_binary(y, p) == pytest.approx(0.8)
+    assert f1_weighted(y, p) == pytest.approx((0.8 + 2 / 3) / 2)
+    assert accuracy(y, p) == 0.75
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no UndefinedMetricWarning
+        assert f1_binary(np.zeros(4, int), np.zeros(4, int)) == 0.0
+
+
+def test_paired_f1_delta_exact_point_and_ci() -> None:
+    """A is perfect on 100 positives + 100 negatives; B misses k = 5 positives.
+
+    F1(A) = 1; B: TP = 95, FN = 5, FP = 0 -> F1 = 190 / 195; drop = 5 / 195.
+    """
+    y = np.array([1] * 100 + [0] * 100)
+    a = y.copy()
+    b = y.copy()
+    b[[3, 17, 42, 66, 90]] = 0
+    point, ci = paired_metric_delta_ci(y, a, b, f1_binary, n_resamples=300)
+    assert point == pytest.approx(5 / 195, abs=1e-12)
+    assert ci.contains(point)
+    assert ci.low >= 0.0  # B is never better on any example, so no resample can favour it
+    assert ci.width < 0.05  # observed ~0.038
+    assert (ci.n, ci.method) == (200, "percentile")
+
+
+def test_paired_accuracy_delta_with_errors_in_both() -> None:
+    """A errs on 30 of 300; B = A with k = 6 more (correct) predictions flipped: drop = 6/300."""
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 300)
+    a = y.copy()
+    a[:30] ^= 1
+    b = a.copy()
+    b[rng.choice(np.arange(30, 300), 6, replace=False)] ^= 1
+    point, ci = paired_metric_delta_ci(y, a, b, accuracy, n_resamples=400)
+    assert point == pytest.approx(6 / 300, abs=1e-12)
+    assert ci.contains(point) and ci.low >= 0.0
+    assert ci.width < 0.04  # observed ~0.027
+
+
+@pytest.mark.parametrize("method", ["percentile", "BCa"])
+def test_paired_delta_of_identical_predictions_is_zero(method: str) -> None:
+    """Only a paired bootstrap gives exactly [0, 0] here: resampling A and B apart would not."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 100)
+    p = np.where(rng.random(100) < 0.8, y, 1 - y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        point, ci = paired_metric_delta_ci(y, p, p.copy(), accuracy, n_resamples=50, method=method)
+    assert point == 0.0
+    assert (ci.low, ci.high) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("y", "a", "b", "match"),
+    [
+        ([0, 1, 1], [0, 1], [0, 1, 1], "lengths differ: y_true 3, pred_a 2, pred_b 3"),
+        ([0, 1], [0, 1], [0], "lengths differ"),
+        ([1], [1], [1], "at least 2 examples"),
+    ],
+)
+def test_paired_delta_rejects_bad_input(y: list, a: list, b: list, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        paired_metric_delta_ci(y, a, b, accuracy, n_resamples=10)
+
+
+# --- seed_summary -----------------------------------------------------------------------------
+
+
+def test_seed_summary_t_interval_by_hand() -> None:
+    mean, std, ci = seed_summary([1.0, 2.0, 3.0])
+    assert (mean, std) == (2.0, 1.0)
+    half = 4.302652729911275 / math.sqrt(3)  # t(0.975, df=2) * s / sqrt(n)
+    assert ci is not None
+    assert (ci.low, ci.high) == (pytest.approx(2.0 - half), pytest.approx(2.0 + half))
+    assert (ci.n, ci.level, ci.method) == (3, 0.95, "t")
+    _, _, ci90 = seed_summary([1.0, 2.0, 3.0], level=0.9)
+    assert ci90 is not None and ci90.width < ci.width
+
+
+def test_seed_summary_single_seed_and_equal_seeds() -> None:
+    assert seed_summary([0.7]) == (0.7, 0.0, None)
+    mean, std, ci = seed_summary([0.5, 0.5])
+    assert (mean, std) == (0.5, 0.0)
+    assert ci is not None and (ci.low, ci.high) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize("values", [[], [1.0, math.nan], [[1.0, 2.0]]])
+def test_seed_summary_rejects_bad_input(values: list) -> None:
+    with pytest.raises(ValueError):
+        seed_summary(values)
+
+
+# --- verdict ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "threshold", "direction", "expected"),
+    [
+        (1.2, 1.5, 1.0, "higher", "pass"),
+        (1.0, 1.5, 1.0, "higher", "pass"),  # low == threshold: still >= threshold
+        (0.5, 0.9, 1.0, "higher", "fail"),
+        (0.9, 1.1, 1.0, "higher", "inconclusive"),
+        (0.5, 1.0, 1.0, "higher", "inconclusive"),  # high == threshold: not below it
+        (0.1, 0.4, 0.5, "lower", "pass"),
+        (0.1, 0.5, 0.5, "lower", "pass"),  # high == threshold: still <= threshold
+        (0.6, 0.9, 0.5, "lower", "fail"),
+        (0.4, 0.6, 0.5, "lower", "inconclusive"),
+        (0.5, 0.9, 0.5, "lower", "inconclusive"),  # low == threshold: not above it
+    ],
+)
+def test_verdict_truth_table(
+    low: float, high: float, threshold: float, direction: str, expected: str
+) -> None:
+    assert verdict(Interval(low, high, 0.95, 10, "percentile"), threshold, direction) == expected
+
+
+@pytest.mark.parametrize(
+    ("threshold", "direction"), [(1.0, "report"), (1.0, "up"), (math.nan, "higher")]
+)
+def test_verdict_rejects_bad_input(threshold: float, direction: str) -> None:
+    with pytest.raises(ValueError):
+        verdict(Interval(0.0, 1.0, 0.95, 10, "t"), threshold, direction)
+
+
+# --- global RNG state -------------------------------------------------------------------------
+
+
+def test_global_rng_state_untouched() -> None:
+    np_state, py_state, torch_state = (
+        np.random.get_state(),
+        random.getstate(),
+        torch.get_rng_state(),
+    )
+    speedup_ci(*_times(10), n_resamples=50)
+    speedup_ci([0.2] * 5, [0.1] * 5, n_resamples=50, method="BCa")
+    y = np.array([0, 1] * 20)
+    paired_metric_delta_ci(y, y, 1 - y, accuracy, n_resamples=20, method="BCa")
+    seed_summary([1.0, 2.0])
+    after = np.random.get_state()
+    assert all(np.array_equal(x, z) for x, z in zip(np_state, after, strict=True))
+    assert random.getstate() == py_state
+    assert torch.equal(torch.get_rng_state(), torch_state)
