@@ -102,7 +102,7 @@ class Case:
         fp32, int8, accuracy = [], [], []
         for seed in self.seeds:
             student = self.student(mix, seed)
-            with pinned_threads(1):
+            with pinned_threads(training_threads()):  # untimed quality passes
                 res = evaluate_classifier(student, self.eval_batches, desc=f"{mix} s{seed}")
                 fp32.append(res.metrics[metric])
                 accuracy.append(res.metrics["accuracy"])

@@ -24,7 +24,7 @@ from tabulate import tabulate
 from torch import nn
 
 from compress.evaluate import evaluate_classifier, forward_fn, logits_of
-from compress.measure import paired_speedup, pinned_threads, serialized_size
+from compress.measure import paired_speedup, pinned_threads, serialized_size, training_threads
 from compress.prune import (
     PruneConfig,
     make_permanent,
@@ -216,7 +216,7 @@ def _sorted_batches(dev: Encoded, size: int) -> list[dict[str, torch.Tensor]]:
 def bert_eval(task_classifier) -> tuple[list[dict[str, torch.Tensor]], float]:
     """Length-sorted dev batches and the unpruned F1 on them."""
     dev = _sorted_batches(task_classifier.dev, EVAL_BATCH)
-    with pinned_threads(1):
+    with pinned_threads(training_threads()):  # untimed quality pass
         f1 = evaluate_classifier(task_classifier.fp32, dev, desc="dev").metrics["f1"]
     return dev, f1
 
@@ -230,7 +230,7 @@ def test_prune_bert(benchmark, pytestconfig, config, task_classifier, bert_eval,
     timed = {k: v[:1] for k, v in clf.dev.batches(1)[0].items() if k != "labels"}
 
     def f1(model: nn.Module) -> float:
-        with pinned_threads(1):
+        with pinned_threads(training_threads()):  # untimed quality pass
             return evaluate_classifier(model, dev, desc=f"dev {config.id}").metrics["f1"]
 
     figures = _measure(benchmark, pytestconfig, config, clf.fp32, timed, ("f1", f1_unpruned, f1))

@@ -161,8 +161,8 @@ def pruned(
 
 
 def _dev_eval(model: nn.Module, task_classifier, desc: str) -> EvalResult:
-    """Task dev, batch 8, length 128, 1 thread: the protocol of the conftest fp32 figure."""
-    with pinned_threads(1):
+    """Task dev, batch 8, length 128 (the protocol of the conftest fp32 figure), every core."""
+    with pinned_threads(training_threads()):
         return evaluate_classifier(model, task_classifier.dev.batches(8), desc=desc)
 
 

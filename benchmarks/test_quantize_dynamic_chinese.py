@@ -50,7 +50,6 @@ from fixtures.sources import hub_reachable
 pytestmark = pytest.mark.timed
 LENGTHS = (128, 256, 384)  # the reference's max lengths
 RUNS = 3  # repetitions of the timed pass, as in the reference
-THREADS = 1  # the untimed F1 passes, as the timed ones
 # "char-bert" (default, offline), "auto" (bert-base-chinese if the hub answers, else
 # char-bert) or a checkpoint to fine-tune (hub name or local save_pretrained directory)
 MODEL_ENV = "COMPRESS_BENCH_CHINESE_MODEL"
@@ -187,7 +186,7 @@ def _pass(
 
 
 def _f1(model: torch.nn.Module, enc: Encoded, desc: str) -> EvalResult:
-    with pinned_threads(THREADS):  # quality only, batched
+    with pinned_threads(training_threads()):  # quality only, batched, untimed
         return evaluate_classifier(model, enc.batches(32), desc=desc)
 
 

@@ -62,7 +62,9 @@ TIMING_THREADS = 1  # every timed case: the reference's single-thread latency, n
 
 
 def training_threads() -> int:
-    """Threads for training and other untimed work: every core (timed cases pin their own)."""
+    """Threads for training and untimed quality passes: every core. Timed work pins
+    TIMING_THREADS; a quality figure does not depend on the thread count beyond float
+    rounding, and int8 kernels accumulate exactly."""
     return os.cpu_count() or 1
 
 
