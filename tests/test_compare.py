@@ -447,7 +447,7 @@ def test_rows_from_another_task_are_not_compared(old: str | None, new: str, comp
         assert [(r.metric, r.status) for r in rows] == [("(task mrpc vs boolq)", "not comparable")]
 
 
-LEGACY = ROOT / "results/Linux-CPython-3.11-64bit/0001_baseline.json"  # saved before --profile
+QUICK_BASELINE = ROOT / "results/Linux-CPython-3.11-64bit/0001_baseline-quick.json"
 
 
 def _profiled(doc: dict, profile: str | None, **rows: str) -> dict:
@@ -507,16 +507,20 @@ def test_other_profile_is_not_compared(
         compare(_profiled(_results(), old), _profiled(worse, new))
 
 
-def test_committed_legacy_baseline_vs_quick_run(
+def test_legacy_result_vs_the_committed_quick_baseline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The committed baseline predates profiles: a quick run is not judged against it."""
-    quick = _profiled(json.loads(LEGACY.read_text()), "quick")
-    (tmp_path / "quick.json").write_text(json.dumps(quick))
-    assert main([str(LEGACY), str(tmp_path / "quick.json"), "--no-time"]) == 2
+    """A result saved before profiles existed is not judged against the quick baseline."""
+    legacy = json.loads(QUICK_BASELINE.read_text())
+    del legacy["machine_info"]["profile"]
+    for bench in legacy["benchmarks"]:
+        bench["extra_info"].pop("profile", None)
+    (tmp_path / "legacy.json").write_text(json.dumps(legacy))
+    assert main([str(tmp_path / "legacy.json"), str(QUICK_BASELINE), "--no-time"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert f"profile unrecorded (baseline {LEGACY}) vs 'quick' (candidate" in captured.err
+    assert "profile unrecorded (baseline " in captured.err
+    assert "vs 'quick' (candidate" in captured.err
 
 
 def test_two_unrecorded_profiles_compare_as_before(
