@@ -123,11 +123,15 @@ def min_speedup(config: pytest.Config) -> float:
     return speedup_floor(limit, fraction=FLOOR_FRACTION, minimum=FLOOR_MINIMUM)
 
 
+def _runs_benchmarks(session: pytest.Session) -> bool:
+    return any("benchmarks" in item.path.parts for item in session.items)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Before any benchmark trains or waits: what will be trained, what is cached, and the
     int8 speedup floor of this CPU."""
     reporter = session.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is None or not any("benchmarks" in item.path.parts for item in session.items):
+    if reporter is None or not _runs_benchmarks(session):
         return
     for line in plan_lines(session.config.getoption("--profile")):
         reporter.write_line(line)
@@ -140,8 +144,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Record the cache entries this run used: the next run's plan reads them."""
-    write_ledger(session.config.getoption("--profile"))
+    """Record the cache entries a benchmark run used: the next run's plan reads them."""
+    if _runs_benchmarks(session):
+        write_ledger(session.config.getoption("--profile"))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

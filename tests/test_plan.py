@@ -80,3 +80,13 @@ def test_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_profile_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COMPRESS_BENCH_PROFILE", "full")
     assert get_profile().name == "full"
+
+
+def test_entries_outside_the_cache_are_not_in_the_ledger(cache: Path, tmp_path_factory) -> None:
+    elsewhere = tmp_path_factory.mktemp("other-cache")
+    outside = cached_entry("finetuned", {"a": 3}, _build, root=elsewhere)
+    inside = cached_entry("finetuned", {"a": 4}, _build)
+    assert plan.write_ledger("quick", [outside]) is None
+    path = plan.write_ledger("quick", [outside, inside])
+    assert path is not None
+    assert [r["entry"] for r in json.loads(path.read_text())["entries"]] == [inside.name]
