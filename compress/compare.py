@@ -109,6 +109,9 @@ class Options:
     speedup_tol: float = 0.20  # allowed relative drop of speedup* ratios
     include_time: bool = True  # False: no time or speedup rows at all (--no-time)
     gate_time_anyway: bool = False  # gate time even when fingerprints differ
+    # Absolute latency medians moved 18-43% between back-to-back runs of one commit on a
+    # quiet machine while paired speedups moved < 12%: they are shown, gated only on request.
+    gate_latency: bool = False
     only: str | None = None  # keep benchmarks whose fullname contains this substring
     strict: bool = False  # a benchmark or metric missing from the candidate is a regression
     show_info: bool = False  # also list ungated metrics (counts, timings in extra_info)
@@ -292,7 +295,13 @@ def _compare_bench(
     rows: list[Row] = []
     old_time, new_time = _median(base), _median(cand)
     if options.include_time and old_time is not None and new_time is not None:
-        status = judge(TIME_RULE, old_time, new_time, options) if gate_time else NOT_COMPARABLE
+        status = (
+            NOT_COMPARABLE
+            if not gate_time
+            else judge(TIME_RULE, old_time, new_time, options)
+            if options.gate_latency
+            else INFO
+        )
         rows.append(Row(full, name, TIME_METRIC, old_time, new_time, status, "s"))
     old_case, new_case = case_result(base), case_result(cand)
     if old_case is not None and new_case is not None:  # the schema decides; names are not read
@@ -445,7 +454,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("baseline", help="baseline pytest-benchmark JSON")
     parser.add_argument("candidate", help="candidate pytest-benchmark JSON")
-    parser.add_argument("--time-tol", type=float, default=0.15, help="allowed relative slowdown")
+    parser.add_argument(
+        "--time-tol", type=float, default=0.15, help="allowed relative slowdown (--gate-latency)"
+    )
+    parser.add_argument(
+        "--gate-latency",
+        action="store_true",
+        help="also gate absolute latency medians (default: shown only; the paired speedups, "
+        "with their CIs, are the gated speed figures)",
+    )
     parser.add_argument("--quality-tol", type=float, default=0.01, help="allowed F1/accuracy drop")
     parser.add_argument(
         "--speedup-tol", type=float, default=0.20, help="allowed relative speedup drop"
@@ -501,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         speedup_tol=args.speedup_tol,
         include_time=not args.no_time,
         gate_time_anyway=args.gate_time_anyway,
+        gate_latency=args.gate_latency,
         only=args.only,
         strict=args.strict,
         show_info=args.show_info,

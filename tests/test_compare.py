@@ -146,11 +146,20 @@ CASES = [
     ("size-grows-5pct", {"size_int8_bytes": 157.5e6}, None, (), "size_int8_bytes", "REGRESSION", 1),
     ("size-shrinks", {"size_int8_bytes": 100_000_000}, None, (), "size_int8_bytes", "improved", 0),
     ("ratio-grows", {"linear_bytes_ratio": 0.26}, None, (), "linear_bytes_ratio", "REGRESSION", 1),
-    ("time-30pct-same-machine", SLOWER, None, (), TIME_METRIC, "REGRESSION", 1),
+    ("time-30pct-same-machine", SLOWER, None, ("--gate-latency",), TIME_METRIC, "REGRESSION", 1),
+    ("time-30pct-shown-not-gated", SLOWER, None, (), TIME_METRIC, "info", 0),
     ("time-30pct-other-isa", SLOWER, OTHER_ISA, (), TIME_METRIC, "not comparable", 0),
-    ("time-gate-anyway", SLOWER, OTHER_ISA, ("--gate-time-anyway",), TIME_METRIC, "REGRESSION", 1),
-    ("time-wider-tol", SLOWER, None, ("--time-tol", "0.5"), TIME_METRIC, "ok", 0),
-    ("time-10pct-faster", {"median": 0.009}, None, (), TIME_METRIC, "ok", 0),
+    (
+        "time-gate-anyway",
+        SLOWER,
+        OTHER_ISA,
+        ("--gate-time-anyway", "--gate-latency"),
+        TIME_METRIC,
+        "REGRESSION",
+        1,
+    ),
+    ("time-wider-tol", SLOWER, None, ("--time-tol", "0.5", "--gate-latency"), TIME_METRIC, "ok", 0),
+    ("time-10pct-faster", {"median": 0.009}, None, ("--gate-latency",), TIME_METRIC, "ok", 0),
     ("metric-only-in-candidate", {"calib_batches": 8}, None, (), "calib_batches", "new", 0),
 ]
 
@@ -182,7 +191,7 @@ def test_identical_files_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     statuses = set(_table(out).values())
     assert statuses == {"ok", "info"}
-    assert "0 regressions in 11 compared metrics" in out  # 2 times + 7 BERT + 2 MLP
+    assert "0 regressions in 9 compared metrics" in out  # 2 times + 7 BERT + 2 MLP
     assert "quant_mode" not in out
 
 
@@ -469,7 +478,7 @@ def test_same_profile_is_compared(
     assert code == 1
     captured = capsys.readouterr()
     assert _table(captured.out)[BERT_NAME, "f1_int8"] == "REGRESSION"
-    assert f"1 regressions in 11 compared metrics (profile {profile})\n" in captured.out
+    assert f"1 regressions in 9 compared metrics (profile {profile})\n" in captured.out
     assert captured.err == ""
 
 
@@ -529,7 +538,7 @@ def test_two_unrecorded_profiles_compare_as_before(
     assert _run(tmp_path, _results(), _with(_results(), f1_int8=0.10)) == 1
     captured = capsys.readouterr()
     assert _table(captured.out)[BERT_NAME, "f1_int8"] == "REGRESSION"
-    assert "1 regressions in 11 compared metrics\n" in captured.out  # no "(profile …)"
+    assert "1 regressions in 9 compared metrics\n" in captured.out  # no "(profile …)"
     assert "profile" not in captured.out + captured.err
 
 
@@ -729,8 +738,9 @@ def test_inconclusive_is_counted_not_a_regression(
     assert (row.status, row.regression) == ("inconclusive", False)
     assert _run(tmp_path, baseline, candidate) == 0
     out = capsys.readouterr().out
-    # 2 times + 1 typed BERT metric + 2 MLP accuracies; the inconclusive row is compared
-    assert "\n0 regressions in 5 compared metrics\n1 inconclusive: " in out
+    # 1 typed BERT metric + 2 MLP accuracies (latencies are shown, not gated); the
+    # inconclusive row is compared
+    assert "\n0 regressions in 3 compared metrics\n1 inconclusive: " in out
     assert "0.85 [0.8, 0.9] |" in out  # right-aligned: the candidate's CI is shown
 
 
@@ -789,14 +799,17 @@ def test_typed_no_time_drops_speed_metrics(
 def test_typed_row_ignores_loose_keys_but_keeps_time(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Both rows typed: loose extra_info numbers are not judged; stats.median still is."""
+    """Both rows typed: loose extra_info numbers are not judged; stats.median is shown, and
+    gated with --gate-latency."""
     f1 = Metric(0.90, **F1_TOL)
     baseline = _typed(_results(), f1=f1)
     candidate = _typed(_with(_results(), median=0.013, f1_int8=0.10, speedup=0.5), f1=f1)
-    assert _run(tmp_path, baseline, candidate) == 1
+    assert _run(tmp_path, baseline, candidate) == 0
     table = _table(capsys.readouterr().out)
     assert {metric for name, metric in table if name == BERT_NAME} == {TIME_METRIC, "f1"}
-    assert (table[BERT_NAME, TIME_METRIC], table[BERT_NAME, "f1"]) == ("REGRESSION", "ok")
+    assert (table[BERT_NAME, TIME_METRIC], table[BERT_NAME, "f1"]) == ("info", "ok")
+    assert _run(tmp_path, baseline, candidate, "--gate-latency") == 1
+    assert _table(capsys.readouterr().out)[BERT_NAME, TIME_METRIC] == "REGRESSION"
 
 
 @pytest.mark.parametrize("typed_side", ["baseline", "candidate"])
