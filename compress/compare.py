@@ -109,8 +109,8 @@ class Options:
     speedup_tol: float = 0.20  # allowed relative drop of speedup* ratios
     include_time: bool = True  # False: no time or speedup rows at all (--no-time)
     gate_time_anyway: bool = False  # gate time even when fingerprints differ
-    # Absolute latency medians moved 18-43% between back-to-back runs of one commit on a
-    # quiet machine while paired speedups moved < 12%: they are shown, gated only on request.
+    # Absolute latency medians drift far more between runs than same-process paired speedups
+    # (README, "Results"): they are shown, and gated only on request.
     gate_latency: bool = False
     only: str | None = None  # keep benchmarks whose fullname contains this substring
     strict: bool = False  # a benchmark or metric missing from the candidate is a regression
