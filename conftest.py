@@ -23,6 +23,7 @@ from compress.measure import pinned_threads, training_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from compress.results import CaseResult, Metric, record
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
+from fixtures.cache import recipe_hash
 from fixtures.chinese_news import load_sogou
 from fixtures.digits import (
     DigitsCNN,
@@ -127,13 +128,25 @@ def _runs_benchmarks(session: pytest.Session) -> bool:
     return any("benchmarks" in item.path.parts for item in session.items)
 
 
+def _ledger_name(session: pytest.Session) -> str:
+    """The profile for a run of every benchmark module; profile + the selection's hash for a
+    partial run, so that a run of one module does not replace the whole suite's ledger."""
+    profile = session.config.getoption("--profile")
+    ours = [item for item in session.items if "benchmarks" in item.path.parts]
+    every = {p.name for p in (Path(__file__).parent / "benchmarks").glob("test_*.py")}
+    filtered = session.config.getoption("keyword") or session.config.getoption("markexpr")
+    if {item.path.name for item in ours} == every and not filtered:
+        return profile
+    return f"{profile}-{recipe_hash({'cases': sorted(i.nodeid for i in ours)})[:8]}"
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Before any benchmark trains or waits: what will be trained, what is cached, and the
     int8 speedup floor of this CPU."""
     reporter = session.config.pluginmanager.getplugin("terminalreporter")
     if reporter is None or not _runs_benchmarks(session):
         return
-    for line in plan_lines(session.config.getoption("--profile")):
+    for line in plan_lines(_ledger_name(session)):
         reporter.write_line(line)
     limit = machine_int8_limit()
     reporter.write_line(
@@ -146,7 +159,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Record the cache entries a benchmark run used: the next run's plan reads them."""
     if _runs_benchmarks(session):
-        write_ledger(session.config.getoption("--profile"))
+        write_ledger(_ledger_name(session))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
