@@ -42,6 +42,7 @@ from compress.measure import (
     training_threads,
 )
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
+from compress.stats import seed_summary
 from fixtures.digits import DigitsSplit, batches
 from fixtures.distill import (
     DIGITS_MIXES,
@@ -112,7 +113,8 @@ class Case:
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+    mean, std, _ = seed_summary(values)  # sample std; 0.0 for a single seed
+    return mean, std
 
 
 @pytest.fixture(scope="module")
