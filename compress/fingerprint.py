@@ -173,3 +173,24 @@ def fingerprint_diff(a: Mapping[str, object], b: Mapping[str, object]) -> list[s
         elif old != new:
             lines.append(f"{label}: baseline {old!r}, candidate {new!r}")
     return lines
+
+
+# Int8-relevant ISA classes, most capable first: int8 speedups are comparable only within one.
+# (class, flags that define it); a CPU belongs to the first class whose flags it all has.
+ISA_CLASSES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("amx", frozenset({"amx_int8"})),
+    ("avx512-vnni", frozenset({"avx512_vnni"})),
+    ("avx-vnni", frozenset({"avx_vnni"})),
+    ("avx512", frozenset({"avx512f", "avx512bw"})),
+    ("avx2", frozenset({"avx2"})),
+    ("arm-dotprod", frozenset({"asimddp"})),
+)
+
+
+def isa_class(isa: object) -> str | None:
+    """The int8-relevant ISA class of a fingerprint's ``isa`` flags; None when unknown
+    (no flags recorded, or none of the classes' flags: e.g. an AVX-only or an unknown CPU)."""
+    if not isinstance(isa, (list, tuple)) or not all(isinstance(f, str) for f in isa):
+        return None
+    flags = {ISA_ALIASES.get(f.lower(), f.lower()) for f in isa}
+    return next((name for name, need in ISA_CLASSES if need <= flags), None)

@@ -26,8 +26,9 @@ class GateFailed(AssertionError):
     """The whole confidence interval lies on the wrong side of the threshold."""
 
 
-def speedup_metric(speed: Speedup, *, floor: float) -> Metric:
-    """The paired speedup as a Metric: median of per-round ratios, bootstrap CI, its floor."""
+def speedup_metric(speed: Speedup, *, floor: float | None) -> Metric:
+    """The paired speedup as a Metric: median of per-round ratios, bootstrap CI, its floor
+    (None: compared between runs, not asserted in the run)."""
     point, ci = speedup_ci(speed.baseline_s, speed.candidate_s)
     return Metric(
         point, "x", "higher", tolerance=SPEED_TOLERANCE, relative=True, budget=floor, ci=ci
@@ -41,12 +42,13 @@ def measure_speedup(
     floor: float,
     rounds: int,
     warmup: int = 3,
+    threads: int = 1,
 ) -> tuple[Speedup, Metric]:
-    """Paired speedup on one thread; re-measured with twice the rounds while the CI straddles
-    ``floor`` (at most MAX_ROUNDS_FACTOR x ``rounds``)."""
+    """Paired speedup (one thread unless told); re-measured with twice the rounds while the CI
+    straddles ``floor`` (at most MAX_ROUNDS_FACTOR x ``rounds``)."""
     total = rounds
     while True:
-        speed = paired_speedup(baseline, candidate, rounds=total, warmup=warmup, threads=1)
+        speed = paired_speedup(baseline, candidate, rounds=total, warmup=warmup, threads=threads)
         metric = speedup_metric(speed, floor=floor)
         if verdict(_ci(metric), floor, "higher") != "inconclusive":
             return speed, metric
@@ -61,14 +63,12 @@ def quality_drop_metric(
     compressed: Sequence[int],
     score: Callable[[np.ndarray, np.ndarray], float],
     *,
-    budget_pts: float,
+    budget_pts: float | None,
     n_resamples: int = 1000,
 ) -> Metric:
     """score(reference) - score(compressed) in points, with a paired bootstrap CI over the
     evaluation examples (same examples, both models' predictions)."""
-    drop, ci = paired_metric_delta_ci(
-        y_true, reference, compressed, score, n_resamples=n_resamples
-    )
+    drop, ci = paired_metric_delta_ci(y_true, reference, compressed, score, n_resamples=n_resamples)
     pts = Interval(100 * ci.low, 100 * ci.high, ci.level, ci.n, ci.method)
     return Metric(
         100 * drop, "pts", "lower", tolerance=QUALITY_TOLERANCE_PTS, budget=budget_pts, ci=pts

@@ -1,14 +1,11 @@
 """Tables from one saved run: ``python -m compress.report RESULT.json [--table NAME]``.
 
-A benchmark case opts in by putting a table name and a row into its ``extra_info``::
-
-    benchmark.extra_info["table"] = "MRPC int8 methods"
-    benchmark.extra_info["row"] = {"method": "torch dynamic", "F1": 0.856, "speedup": 2.5}
-
-Every row of a table therefore comes from the same run, machine and data (the file's profile,
-when recorded, and fingerprint are printed above the tables). Columns are the union of the rows'
-keys, in first-seen order; rows keep the file's order. Exit 1 if a requested table is absent, 2 on
-a bad file.
+One table per benchmark function (``test_mrpc_method``, ``test_latency``, ...): a row per case
+(its parameters), a column per metric its typed results record, each value in its unit with its
+confidence interval when it has one. Every row of a table therefore comes from the same run,
+machine and data; the file's profile and machine are printed above the tables. Rows that record
+no figures (timed reference rows) are left out. Exit 1 if a requested table is absent, 2 on a
+bad file.
 """
 
 from __future__ import annotations
@@ -16,45 +13,50 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from tabulate import tabulate
 
-from compress.compare import load_results, profile_of
+from compress.compare_table import fmt
 from compress.errors import InputError
+from compress.resultfile import ResultFile, load
+from compress.results import CaseResult
 
-TABLE_KEY, ROW_KEY = "table", "row"
+
+def table_of(fullname: str) -> tuple[str, str]:
+    """(table, row label) of a benchmark: ``mod.py::test_x[a-b]`` -> (``test_x``, ``a-b``)."""
+    test = fullname.rsplit("::", 1)[-1]
+    name, _, params = test.partition("[")
+    return name, params.removesuffix("]") or name
 
 
-def collect_tables(doc: Mapping) -> dict[str, list[dict[str, object]]]:
-    """Rows grouped by table name, in the file's order."""
-    tables: dict[str, list[dict[str, object]]] = {}
-    for bench in doc["benchmarks"]:
-        info = bench.get("extra_info") or {}
-        name, row = info.get(TABLE_KEY), info.get(ROW_KEY)
-        if isinstance(name, str) and isinstance(row, Mapping):
-            tables.setdefault(name, []).append(dict(row))
+def collect_tables(result: ResultFile) -> dict[str, list[tuple[str, CaseResult]]]:
+    """Typed results grouped by benchmark function, in the file's order."""
+    tables: dict[str, list[tuple[str, CaseResult]]] = {}
+    for full, case in result.cases.items():
+        if case is not None:
+            table, label = table_of(full)
+            tables.setdefault(table, []).append((label, case))
     return tables
 
 
-def _cell(value: object) -> object:
-    if isinstance(value, float):  # up to 4 decimals, no trailing zeros; thousands grouped
-        return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
-    return "" if value is None else value
-
-
-def render_table(rows: Sequence[Mapping[str, object]], fmt: str = "github") -> str:
-    """One table: the union of the rows' keys as columns."""
+def render_table(rows: Sequence[tuple[str, CaseResult]], fmt_name: str = "github") -> str:
+    """One table: a row per case, the union of the metrics as columns (first-seen order)."""
     columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    body = [[_cell(row.get(c)) for c in columns] for row in rows]
-    return tabulate(body, headers=columns, tablefmt=fmt, disable_numparse=True)
+    for _, case in rows:
+        columns.extend(k for k in case.metrics if k not in columns)
+    body = []
+    for label, case in rows:
+        cells = [label]
+        for c in columns:
+            m = case.metrics.get(c)
+            cells.append("" if m is None else fmt(m.value, m.unit, m.ci))
+        body.append(cells)
+    return tabulate(body, headers=["case", *columns], tablefmt=fmt_name, disable_numparse=True)
 
 
-def machine_line(doc: Mapping) -> str:
-    """Where the run was measured, from its machine_info fingerprint, after its profile."""
-    fp = (doc.get("machine_info") or {}).get("fingerprint") or {}
+def machine_line(result: ResultFile) -> str:
+    """Where the run was measured (fingerprint), after its profile."""
+    fp: Mapping = result.fingerprint
     versions = fp.get("versions") or {}
     parts = [
         str(fp.get("cpu_model", "unknown CPU")),
@@ -62,38 +64,35 @@ def machine_line(doc: Mapping) -> str:
         f"engine {fp.get('quantized_engine', '?')}",
         " ".join(f"{k} {v}" for k, v in versions.items()),
     ]
-    profile = profile_of(doc)
     where = "measured on: " + "; ".join(p for p in parts if p)
-    return f"profile {profile}, {where}" if profile is not None else where
+    return f"profile {result.profile}, {where}" if result.profile is not None else where
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m compress.report", description=__doc__)
-    parser.add_argument("result", help="a pytest-benchmark JSON file written by the suite")
+    parser.add_argument("result", help="a result JSON file written by the suite")
     parser.add_argument("--table", action="append", help="print only this table (repeatable)")
     parser.add_argument("--format", default="github", help="tabulate format (default github)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; see the module docstring for the exit status."""
     args = _parser().parse_args(argv)
     try:
-        doc = load_results(args.result)
+        result = load(args.result)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    tables = collect_tables(doc)
+    tables = collect_tables(result)
     wanted = args.table or list(tables)
     missing = [t for t in wanted if t not in tables]
-    print(f"{Path(args.result).name} — {machine_line(doc)}\n")
+    print(f"{result.path.name} — {machine_line(result)}\n")
     for name in wanted:
         if name in tables:
             print(f"### {name}\n\n{render_table(tables[name], args.format)}\n")
     if missing:
-        print(
-            f"error: no table named {missing} in {args.result}; has {sorted(tables)}",
-            file=sys.stderr,
-        )
+        print(f"error: no table {missing} in {args.result}; has {sorted(tables)}", file=sys.stderr)
         return 1
     return 0
 

@@ -15,6 +15,7 @@ from compress import fingerprint as fpmod
 from compress.fingerprint import (
     fingerprint_diff,
     fingerprint_id,
+    isa_class,
     machine_fingerprint,
     parse_cpuinfo,
 )
@@ -214,3 +215,23 @@ def test_diff_reports_differences(changes: dict[str, object], expected: list[str
         "versions": {"torch": "2.13.0", "transformers": "5.0", "onnxruntime": None},
     }
     assert fingerprint_diff(baseline, _variant(baseline, **changes)) == expected
+
+
+@pytest.mark.parametrize(
+    ("isa", "cls"),
+    [
+        (["avx2", "avx512f", "avx512bw", "avx512_vnni", "amx_int8"], "amx"),
+        (["avx2", "avx512f", "avx512bw", "avx512_vnni"], "avx512-vnni"),
+        (["avx2", "AVX512VNNI"], "avx512-vnni"),  # alias spelling
+        (["avx2", "avx_vnni"], "avx-vnni"),
+        (["avx2", "avx512f", "avx512bw"], "avx512"),
+        (["avx2", "fma", "avx512f"], "avx2"),  # avx512f alone is not the avx512 class
+        (["asimd", "asimddp"], "arm-dotprod"),
+        (["sse4_2", "avx"], None),
+        ([], None),
+        (None, None),
+        ("avx2", None),  # not a list of flags
+    ],
+)
+def test_isa_class(isa: object, cls: str | None) -> None:
+    assert isa_class(isa) == cls

@@ -1,0 +1,102 @@
+"""Rows of a comparison and how they are printed (used by compress.compare)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tabulate import tabulate
+
+from compress.results import Metric
+from compress.stats import Interval
+
+OK, IMPROVED, REGRESSION = "ok", "improved", "REGRESSION"
+NOT_COMPARABLE, MISSING, NEW, INFO = "not comparable", "missing", "new", "info"
+INCONCLUSIVE = "inconclusive"  # beyond the tolerance, but the candidate's CI reaches the band
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared metric of one benchmark."""
+
+    benchmark: str  # fullname, the matching key
+    name: str  # short name for display
+    metric: str
+    baseline: float | None
+    candidate: float | None
+    status: str  # one of the statuses above; "not comparable: <why>" carries its reason
+    unit: str = ""
+    regression: bool = False
+    baseline_ci: Interval | None = None
+    candidate_ci: Interval | None = None
+
+    @classmethod
+    def of(
+        cls, full: str, name: str, key: str, base: Metric | None, cand: Metric | None, status: str
+    ) -> Row:
+        """A row for a typed metric present on one side or both, with its CIs."""
+        unit = (cand or base).unit if (cand or base) is not None else ""
+        return cls(
+            full,
+            name,
+            key,
+            None if base is None else base.value,
+            None if cand is None else cand.value,
+            status,
+            unit,
+            baseline_ci=None if base is None else base.ci,
+            candidate_ci=None if cand is None else cand.ci,
+        )
+
+    @property
+    def change(self) -> str:
+        """Relative % for times/sizes/speedups, absolute difference for fractions/points."""
+        if self.baseline is None or self.candidate is None:
+            return ""
+        delta = self.candidate - self.baseline
+        if self.unit in ("frac", "ratio"):
+            return f"{delta:+.3f}"
+        if self.unit in ("pts", "nats", "dB"):
+            return f"{delta:+.2f}"
+        if self.baseline == 0:
+            return "n/a"
+        return f"{100 * delta / abs(self.baseline):+.1f}%"
+
+
+_SUFFIX = {"s": " ms", "bytes": " MiB", "x": "x"}
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value * 1e3:#.4g}"
+    if unit == "bytes":
+        return f"{value / 2**20:,.2f}"
+    if unit == "x":
+        return f"{value:.2f}"
+    return f"{value:.4g}"
+
+
+def fmt(value: float | None, unit: str, ci: Interval | None = None) -> str:
+    """`value` in its display unit, then its CI when it has one: 2.41x [2.30, 2.55]."""
+    if value is None:
+        return ""
+    text = _number(value, unit) + _SUFFIX.get(unit, "")
+    return text if ci is None else f"{text} [{_number(ci.low, unit)}, {_number(ci.high, unit)}]"
+
+
+def render(rows: Sequence[Row]) -> str:
+    """The rows as a GitHub-flavoured table."""
+    table = [
+        (
+            r.name,
+            r.metric,
+            fmt(r.baseline, r.unit, r.baseline_ci),
+            fmt(r.candidate, r.unit, r.candidate_ci),
+            r.change,
+            f"{REGRESSION} ({r.status})" if r.regression and r.status != REGRESSION else r.status,
+        )
+        for r in rows
+    ]
+    headers = ("benchmark", "metric", "baseline", "candidate", "change", "status")
+    align = ("left", "left", "right", "right", "right", "left")
+    return tabulate(table, headers, tablefmt="github", colalign=align, disable_numparse=True)

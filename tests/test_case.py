@@ -1,0 +1,121 @@
+"""compress.case: one way to measure, record and gate a case."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from compress import case as case_mod
+from compress.case import Case, Scored, run_compression
+from compress.gates import GateFailed
+from compress.measure import Speedup, Timing
+from compress.results import EXTRA_INFO_KEY, read
+from compress.stats import accuracy
+
+
+def _case() -> Case:
+    return Case("t[x]", "quick", {"isa": ["avx2"]}, {"m": 1}, {"about": "tiny"}, {"split": "dev"})
+
+
+def _fake_speed(ratio: float):
+    """paired_speedup stand-in: every round's candidate is `ratio` times faster."""
+
+    def fake(baseline, candidate, *, rounds: int, warmup: int, threads: int) -> Speedup:
+        base = [1.0 + 0.01 * i for i in range(rounds)]
+        cand = [b / ratio for b in base]
+        t_base, t_cand = Timing.of(base), Timing.of(cand)
+        return Speedup(ratio, ratio, ratio, t_base, t_cand, tuple(base), tuple(cand))
+
+    return fake
+
+
+class _Bench:
+    def __init__(self) -> None:
+        self.extra_info: dict = {}
+        self.calls = 0
+
+    def pedantic(self, fn, rounds: int, warmup_rounds: int) -> None:
+        self.calls += 1
+        fn()
+
+
+def test_finish_records_then_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(case_mod, "paired_speedup", _fake_speed(2.0))
+    c = _case()
+    c.speedup(lambda: None, lambda: None, floor=None, rounds=8)
+    c.sizes(400, 100, max_ratio=0.3)
+    c.report("eval_s", 1.5, "s")
+    extra: dict = {}
+    assert c.finish(extra) == {"size_ratio": "pass"}
+    result = read(extra)
+    assert result is not None and result.case == "t[x]" and result.profile == "quick"
+    assert result.metrics["speedup"].value == pytest.approx(2.0)
+    assert result.metrics["speedup"].budget is None  # floor None: recorded, not asserted
+    assert result.metrics["size_ratio"].value == 0.25
+    assert result.metrics["eval_s"].direction == "report"
+
+
+def test_every_failure_is_named_after_recording() -> None:
+    c = _case()
+    c.metric("a", 5.0, "pts", "lower", 1.0, budget=1.0)
+    c.metric("b", 0.5, "frac", "higher", 0.01, budget=0.9)
+    c.metric("c", 0.95, "frac", "higher", 0.01, budget=0.9)
+    extra: dict = {}
+    with pytest.raises(GateFailed, match=r"t\[x\]: a 5 pts.*; t\[x\]: b 0.5 frac"):
+        c.finish(extra)
+    assert EXTRA_INFO_KEY in extra  # the figures of a failing case are still recorded
+
+
+def test_a_metric_is_recorded_once() -> None:
+    c = _case()
+    c.report("x", 1.0, "s")
+    with pytest.raises(ValueError, match="'x' recorded twice"):
+        c.report("x", 2.0, "s")
+
+
+def test_quality_drop_records_both_scores_and_the_paired_ci() -> None:
+    c = _case()
+    y = [0, 1] * 50
+    ref = list(y)
+    comp = [1 - v if i < 10 else v for i, v in enumerate(y)]  # 10 of 100 flipped
+    m = c.quality_drop("accuracy_drop_pts", y, ref, comp, accuracy, budget_pts=2.0)
+    assert m.value == pytest.approx(10.0) and m.ci is not None and m.ci.low > 2.0
+    assert c.metrics["accuracy_reference"].value == 1.0
+    assert c.metrics["accuracy_compressed"].value == pytest.approx(0.9)
+    with pytest.raises(GateFailed, match="accuracy_drop_pts"):
+        c.finish({})
+
+
+@pytest.mark.parametrize(("ratio", "outcome"), [(2.0, "pass"), (1.1, "fail")])
+def test_run_compression_times_scores_weighs_and_gates(
+    monkeypatch: pytest.MonkeyPatch, ratio: float, outcome: str
+) -> None:
+    monkeypatch.setattr(case_mod, "paired_speedup", _fake_speed(ratio))
+    monkeypatch.setattr(
+        "compress.gates.paired_speedup", _fake_speed(ratio)
+    )  # the gated path re-measures through compress.gates
+    bench, c = _Bench(), _case()
+    y = [0, 1] * 50
+    kwargs = dict(
+        reference=lambda: None,
+        compressed=lambda: None,
+        rounds=8,
+        floor=1.5,
+        scored=Scored(y, y, y, accuracy, "accuracy_drop_pts", 1.0),
+        size_bytes=(400, 120),
+        max_size_ratio=0.5,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a decided gate never warns
+        if outcome == "pass":
+            verdicts = run_compression(c, bench, **kwargs)
+            assert verdicts == {
+                "speedup": "pass",
+                "accuracy_drop_pts": "pass",
+                "size_ratio": "pass",
+            }
+        else:
+            with pytest.raises(GateFailed, match=r"speedup 1\.1 x"):
+                run_compression(c, bench, **kwargs)
+    assert bench.calls == 1 and EXTRA_INFO_KEY in bench.extra_info
