@@ -7,9 +7,10 @@ import io
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -61,11 +62,19 @@ def count_parameters(model: nn.Module) -> int:
 TIMING_THREADS = 1  # every timed case: the reference's single-thread latency, no shared core
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def training_threads() -> int:
     """Threads for training and untimed quality passes: every core. Timed work pins
     TIMING_THREADS; a quality figure does not depend on the thread count beyond float
     rounding, and int8 kernels accumulate exactly."""
-    return os.cpu_count() or 1
+    return available_cores()
 
 
 @contextlib.contextmanager
@@ -73,6 +82,11 @@ def pinned_threads(threads: int = 1) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(threads)``; restore the previous count."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if threads > available_cores():
+        raise ValueError(
+            f"threads={threads} exceeds the {available_cores()} cores this process may use: "
+            "oversubscribed timings measure contention, not the model"
+        )
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -101,6 +115,16 @@ class Timing:
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+def percentiles(
+    seconds: Sequence[float], points: Sequence[float] = (50, 90, 99)
+) -> dict[str, float]:
+    """{"p50": ..., "p90": ..., "p99": ...} of per-round latencies (linear interpolation)."""
+    if not seconds:
+        raise ValueError("percentiles need at least one timing")
+    values = np.percentile(np.asarray(seconds, dtype=float), list(points))
+    return {f"p{p:g}": float(v) for p, v in zip(points, values, strict=True)}
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:

@@ -74,3 +74,22 @@ def test_paired_speedup_sees_a_known_ratio() -> None:
     assert 2.0 < speed.ratio < 3.5
     assert speed.q1 <= speed.ratio <= speed.q3
     assert speed.baseline.rounds == speed.candidate.rounds == 8
+
+
+def test_percentiles_of_latencies() -> None:
+    from compress.measure import percentiles
+
+    got = percentiles([float(i) for i in range(1, 101)])
+    assert got == pytest.approx({"p50": 50.5, "p90": 90.1, "p99": 99.01})
+    with pytest.raises(ValueError, match="at least one"):
+        percentiles([])
+
+
+def test_more_threads_than_cores_is_refused() -> None:
+    from compress.measure import available_cores, pinned_threads
+
+    before = torch.get_num_threads()
+    too_many = pinned_threads(available_cores() + 1)
+    with pytest.raises(ValueError, match=f"exceeds the {available_cores()} cores"), too_many:
+        pass
+    assert torch.get_num_threads() == before
