@@ -21,6 +21,7 @@ import torch
 from compress.gates import GateFailed, check, measure_speedup, quality_drop_metric, speedup_metric
 from compress.measure import Speedup, paired_speedup, pinned_threads
 from compress.results import CaseResult, Direction, Metric, record
+from compress.stats import metric_ci
 
 SIZE_TOLERANCE = 0.01  # compare: a checkpoint may grow 1% between runs before it is gated
 FRACTION_TOLERANCE = 0.01  # compare: an accuracy/F1 fraction may fall 0.01
@@ -110,12 +111,12 @@ class Case:
         ref, comp = np.asarray(reference), np.asarray(compressed)
         y = np.asarray(y_true)
         base = name.removesuffix("_drop_pts")
-        ref_score = score(y, ref)
-        self.metric(
-            f"{base}_reference", ref_score, "frac", "higher", FRACTION_TOLERANCE,
-            budget=reference_floor,
-        )  # fmt: skip
-        self.metric(f"{base}_compressed", score(y, comp), "frac", "higher", FRACTION_TOLERANCE)
+        for arm, pred, floor in (("reference", ref, reference_floor), ("compressed", comp, None)):
+            value, ci = metric_ci(y, pred, score)
+            self.add(
+                f"{base}_{arm}",
+                Metric(value, "frac", "higher", FRACTION_TOLERANCE, budget=floor, ci=ci),
+            )
         return self.add(name, quality_drop_metric(y, ref, comp, score, budget_pts=budget_pts))
 
     def sizes(

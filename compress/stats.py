@@ -228,6 +228,40 @@ def paired_metric_delta_ci(
     return delta(y, a, b), ci
 
 
+def metric_ci(
+    y_true: Sequence[Any],
+    pred: Sequence[Any],
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    level: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, Interval]:
+    """metric(y, pred) and a percentile bootstrap CI over the evaluation examples: how much
+    the score could differ on another sample of the same size from the same distribution."""
+    y, p = np.asarray(y_true), np.asarray(pred)
+    if y.ndim != 1 or p.shape != y.shape or len(y) < 2:
+        raise ValueError(
+            f"y_true and pred must be 1-D, equal length >= 2; got {y.shape}, {p.shape}"
+        )
+    _check_level(level, n_resamples)
+
+    def score(yy: np.ndarray, pp: np.ndarray) -> float:
+        return float(metric(yy, pp))
+
+    ci = _bootstrap(
+        (y, p),
+        score,
+        paired=True,
+        vectorized=False,
+        level=level,
+        n_resamples=n_resamples,
+        seed=seed,
+        method="percentile",
+    )
+    return score(y, p), ci
+
+
 def seed_summary(
     values: Sequence[float], *, level: float = 0.95
 ) -> tuple[float, float, Interval | None]:

@@ -276,3 +276,19 @@ def test_global_rng_state_untouched() -> None:
     assert all(np.array_equal(x, z) for x, z in zip(np_state, after, strict=True))
     assert random.getstate() == py_state
     assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_metric_ci_brackets_the_score_and_narrows_with_n() -> None:
+    from compress.stats import metric_ci
+
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (100, 1600):
+        y = rng.integers(0, 2, n)
+        p = np.where(rng.random(n) < 0.8, y, 1 - y)  # 80% right
+        value, ci = metric_ci(y, p, accuracy, n_resamples=400)
+        assert ci.low <= value <= ci.high and ci.n == n
+        widths.append(ci.width)
+    assert widths[1] < widths[0] / 2  # ~1/sqrt(n)
+    with pytest.raises(ValueError, match="equal length"):
+        metric_ci([0, 1, 1], [0, 1], accuracy)
