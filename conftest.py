@@ -1,6 +1,6 @@
 """Shared pytest options and session-scoped fixtures for tests/ and benchmarks/.
 
-Data and models resolve in the order documented in README.md; a source that cannot be found
+Data and models resolve in the order documented in docs/data.md; a source that cannot be found
 skips the cases that need it, with a message saying how to provide it.
 """
 
@@ -8,34 +8,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-import torch
-from transformers import PreTrainedTokenizerBase
 
 from compress.case import Case
-from compress.evaluate import EvalResult, evaluate_classifier
 from compress.fingerprint import machine_fingerprint
 from compress.machine import machine_int8_limit, speedup_floor
-from compress.measure import pinned_threads, training_threads
-from compress.quantize import DynamicQuantConfig, quantize_dynamic
-from fixtures.bert import Encoded, encode_pairs, load_classifier, load_tokenizer
 from fixtures.cache import recipe_hash
 from fixtures.chinese_news import load_sogou
-from fixtures.digits import (
-    DigitsCNN,
-    DigitsRecipe,
-    DigitsSplit,
-    load_digits_split,
-    trained_digits_cnn,
-)
-from fixtures.errors import InputError, SourceUnavailable
-from fixtures.finetune import FinetuneRecipe, finetuned_classifier
-from fixtures.glue import PairSplit, load_mrpc
-from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, ModelSource, resolve_model
+from fixtures.errors import InputError
+from fixtures.glue import load_mrpc
+from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
 from fixtures.plan import plan_lines, write_ledger
 from fixtures.profiles import DEFAULT as DEFAULT_PROFILE
 from fixtures.profiles import ENV_VAR as PROFILE_ENV
@@ -43,7 +28,7 @@ from fixtures.profiles import PROFILES, Profile, get_profile
 from fixtures.sources import hub_reachable
 from fixtures.tasks import TASKS, load_task
 
-pytest_plugins = ["fixtures.pairs"]  # model pairs shared by benchmark modules
+pytest_plugins = ["fixtures.classifiers", "fixtures.pairs"]  # shared data and model fixtures
 
 T = TypeVar("T")
 # Default int8 speedup floor: a fraction of what this CPU's int8 GEMM gives over fp32 at a
@@ -201,14 +186,6 @@ def pytest_benchmark_update_json(
         bench.setdefault("extra_info", {})["profile"] = config.getoption("--profile")
 
 
-def _need(load: Callable[..., T], *args: object) -> T:
-    """Call ``load``; skip the requesting case if no source can provide what it loads."""
-    try:
-        return load(*args)
-    except SourceUnavailable as err:
-        pytest.skip(str(err))
-
-
 @pytest.fixture(scope="session")
 def profile(pytestconfig: pytest.Config) -> Iterator[Profile]:
     """The --profile this run uses (training budgets and the floors that depend on them)."""
@@ -232,121 +209,3 @@ def new_case(request: pytest.FixtureRequest, profile: Profile) -> Callable[..., 
         return Case(request.node.name, profile.name, fp, config, model, data)
 
     return open_
-
-
-@pytest.fixture(scope="session")
-def glue_dir(pytestconfig: pytest.Config) -> Iterator[str | None]:
-    """The GLUE directory from --glue-dir, else $GLUE_DIR, else None (hub or skip)."""
-    yield pytestconfig.getoption("--glue-dir") or os.environ.get("GLUE_DIR") or None
-
-
-@pytest.fixture(scope="session")
-def mrpc_train(glue_dir: str | None) -> Iterator[PairSplit]:
-    yield _need(load_mrpc, "train", glue_dir)
-
-
-@pytest.fixture(scope="session")
-def mrpc_dev(glue_dir: str | None) -> Iterator[PairSplit]:
-    yield _need(load_mrpc, "dev", glue_dir)
-
-
-@dataclass(frozen=True)
-class TaskClassifier:
-    """A fine-tuned fp32 classifier, its int8 twin, and the tokenized dev split."""
-
-    fp32: torch.nn.Module
-    int8: torch.nn.Module
-    quant_config: DynamicQuantConfig
-    dev: Encoded
-    fp32_dev: EvalResult  # fp32 scores on dev (batch 8, 1 thread), computed once per session
-    tokenizer: PreTrainedTokenizerBase
-    source: ModelSource  # the fine-tuned weights on disk (for methods that start from them)
-    model_about: str  # which weights, fine-tuned how
-    data_about: str  # which files (with hashes) the figures come from
-    task: str = "mrpc"  # which --task the splits come from
-
-
-def _classifier(
-    pytestconfig: pytest.Config, train: PairSplit, dev: PairSplit, task: str
-) -> TaskClassifier:
-    """The --model fine-tuned on ``train`` (cached by recipe hash), fp32 and dynamic int8."""
-    base = _need(resolve_model, pytestconfig.getoption("--model"))
-    recipe = FinetuneRecipe()
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():  # show the fine-tuning progress bar (minutes)
-        tuned = finetuned_classifier(base, train, recipe, threads=training_threads())
-    fp32 = load_classifier(tuned)
-    config = DynamicQuantConfig()
-    tokenizer = load_tokenizer(tuned)
-    encoded = encode_pairs(tokenizer, dev, recipe.max_length)
-    with pinned_threads(1):
-        fp32_dev = evaluate_classifier(fp32, encoded.batches(8), desc=f"{task} dev fp32")
-    return TaskClassifier(
-        fp32,
-        quantize_dynamic(fp32, config),
-        config,
-        encoded,
-        fp32_dev,
-        tokenizer,
-        tuned,
-        tuned.description,
-        f"train: {train.source}; eval: {dev.source}",
-        task,
-    )
-
-
-@pytest.fixture(scope="session")
-def mrpc_classifier(
-    pytestconfig: pytest.Config, mrpc_train: PairSplit, mrpc_dev: PairSplit
-) -> Iterator[TaskClassifier]:
-    """The --model fine-tuned on MRPC train (cached by recipe hash), fp32 and dynamic int8."""
-    yield _classifier(pytestconfig, mrpc_train, mrpc_dev, "mrpc")
-
-
-@pytest.fixture(scope="session")
-def task_name(pytestconfig: pytest.Config) -> Iterator[str]:
-    """The --task the task_* fixtures load (default mrpc)."""
-    yield pytestconfig.getoption("--task")
-
-
-def _task_split(request: pytest.FixtureRequest, task: str, split: str) -> PairSplit:
-    """``split`` of ``task``; MRPC comes from the mrpc_* fixture (--glue-dir honoured)."""
-    if task == "mrpc":
-        return request.getfixturevalue(f"mrpc_{split}")
-    return _need(load_task, task, split)
-
-
-@pytest.fixture(scope="session")
-def task_train(request: pytest.FixtureRequest, task_name: str) -> Iterator[PairSplit]:
-    """Train split of --task."""
-    yield _task_split(request, task_name, "train")
-
-
-@pytest.fixture(scope="session")
-def task_dev(request: pytest.FixtureRequest, task_name: str) -> Iterator[PairSplit]:
-    """Dev split of --task."""
-    yield _task_split(request, task_name, "dev")
-
-
-@pytest.fixture(scope="session")
-def task_classifier(
-    request: pytest.FixtureRequest, pytestconfig: pytest.Config, task_name: str
-) -> Iterator[TaskClassifier]:
-    """The --model fine-tuned on --task's train split (for mrpc: the mrpc_classifier)."""
-    if task_name == "mrpc":
-        yield request.getfixturevalue("mrpc_classifier")
-    else:
-        train, dev = request.getfixturevalue("task_train"), request.getfixturevalue("task_dev")
-        yield _classifier(pytestconfig, train, dev, task_name)
-
-
-@pytest.fixture(scope="session")
-def digits() -> Iterator[DigitsSplit]:
-    """scikit-learn's 8x8 digits, the seed-0 stratified train/test split."""
-    yield load_digits_split(seed=0)
-
-
-@pytest.fixture(scope="session")
-def digits_cnn() -> Iterator[DigitsCNN]:
-    """The fp32 DigitsCNN of the default DigitsRecipe (trained once, then cached on disk)."""
-    yield trained_digits_cnn(DigitsRecipe())

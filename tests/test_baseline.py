@@ -1,17 +1,34 @@
-"""The committed baseline is what CI compares against: it must read cleanly as it stands."""
+"""The committed baseline is what CI compares against: it must read cleanly as it stands,
+every row that records figures must carry a typed result, and its declarations are pinned
+here so that a mis-declared direction fails CI."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from compress.compare import compare, profile_of
-from compress.results import EXTRA_INFO_KEY, read
+from compress.compare import compare
+from compress.resultfile import load
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = sorted(ROOT.glob("results/*/*_baseline-*.json"))
+
+# (metric, direction) the baseline must declare wherever the metric appears
+DECLARED = {
+    "speedup": "higher",
+    "size_bytes": "lower",
+    "size_ratio": "lower",
+    "size_reference_bytes": "report",
+    "f1_drop_pts": "lower",
+    "accuracy_drop_pts": "lower",
+    "f1_reference": "higher",
+    "f1_compressed": "higher",
+    "params_ratio": "higher",
+    "loss_delta": "lower",
+    "speedup_baseline_s": "report",
+    "speedup_candidate_s": "report",
+}
 
 
 def test_a_quick_baseline_is_committed() -> None:
@@ -20,16 +37,17 @@ def test_a_quick_baseline_is_committed() -> None:
 
 @pytest.mark.parametrize("path", BASELINES, ids=lambda p: p.name)
 def test_baseline_reads_and_matches_itself(path: Path) -> None:
-    doc = json.loads(path.read_text())
+    result = load(path)  # InputError on a legacy row, another schema, a metric sans direction
     profile = path.stem.rsplit("-", 1)[1]
-    assert profile_of(doc) == profile, "file name and machine_info.profile disagree"
-    typed = 0
-    for bench in doc["benchmarks"]:
-        assert bench["extra_info"].get("profile") == profile, bench["fullname"]
-        if EXTRA_INFO_KEY in bench["extra_info"]:
-            result = read(bench["extra_info"])  # SchemaError on a metric without direction
-            assert result is not None and result.profile == profile
-            typed += 1
-    assert typed > 0, "no row of the baseline carries a typed result"
-    rows = compare(doc, doc)
+    assert result.profile == profile, "file name and machine_info.profile disagree"
+    typed = [c for c in result.cases.values() if c is not None]
+    assert len(typed) >= 60, f"only {len(typed)} rows carry a typed result"
+    for case in typed:
+        assert case.profile == profile
+        for name, metric in case.metrics.items():
+            want = DECLARED.get(name)
+            assert want is None or metric.direction == want, (case.case, name, metric.direction)
+            if metric.unit == "s":
+                assert metric.direction == "report", (case.case, name)
+    rows = compare(result, result)
     assert not [r for r in rows if r.regression], "a baseline must not regress against itself"
