@@ -98,7 +98,10 @@ def machines(baseline: ResultFile, candidate: ResultFile) -> Machines:
         flags = old.get("isa") if a is None else new.get("isa")
         return Machines(not diff, f"unknown ISA class (flags {flags!r})", diff)
     if a != b:
-        return Machines(False, f"ISA class {a} vs {b}", diff)
+        old_isa, new_isa = set(old.get("isa") or ()), set(new.get("isa") or ())
+        flags = [f"+{f}" for f in sorted(new_isa - old_isa)]
+        flags += [f"-{f}" for f in sorted(old_isa - new_isa)]
+        return Machines(False, f"ISA class {a} vs {b} (candidate {' '.join(flags)})", diff)
     return Machines(not diff, None, diff)
 
 
