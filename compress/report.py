@@ -1,11 +1,11 @@
-"""Tables from one saved run: ``python -m compress.report RESULT.json [--table NAME]``.
+"""Tables from saved runs: ``python -m compress.report RESULT.json... [--table NAME] [--html P]``.
 
 One table per benchmark function (``test_mrpc_method``, ``test_latency``, ...): a row per case
 (its parameters), a column per metric its typed results record, each value in its unit with its
 confidence interval when it has one. Every row of a table therefore comes from the same run,
 machine and data; the file's profile and machine are printed above the tables. Rows that record
 no figures (timed reference rows) are left out. Exit 1 if a requested table is absent, 2 on a
-bad file.
+bad file. ``--html PAGE`` also writes a self-contained page with plots (compress.html_report).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from tabulate import tabulate
 
@@ -70,9 +71,10 @@ def machine_line(result: ResultFile) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m compress.report", description=__doc__)
-    parser.add_argument("result", help="a result JSON file written by the suite")
+    parser.add_argument("result", nargs="+", help="result JSON file(s) written by the suite")
     parser.add_argument("--table", action="append", help="print only this table (repeatable)")
     parser.add_argument("--format", default="github", help="tabulate format (default github)")
+    parser.add_argument("--html", metavar="PAGE", help="also write an HTML page with plots")
     return parser
 
 
@@ -80,19 +82,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; see the module docstring for the exit status."""
     args = _parser().parse_args(argv)
     try:
-        result = load(args.result)
+        results = [load(path) for path in args.result]
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    tables = collect_tables(result)
-    wanted = args.table or list(tables)
-    missing = [t for t in wanted if t not in tables]
-    print(f"{result.path.name} — {machine_line(result)}\n")
-    for name in wanted:
-        if name in tables:
-            print(f"### {name}\n\n{render_table(tables[name], args.format)}\n")
+    missing: set[str] = set()
+    for result in results:
+        tables = collect_tables(result)
+        wanted = args.table or list(tables)
+        missing |= {t for t in wanted if t not in tables}
+        print(f"{result.path.name} — {machine_line(result)}\n")
+        for name in wanted:
+            if name in tables:
+                print(f"### {name}\n\n{render_table(tables[name], args.format)}\n")
+    if args.html:
+        from compress.html_report import render_html
+
+        Path(args.html).write_text(render_html(results), encoding="utf-8")
     if missing:
-        print(f"error: no table {missing} in {args.result}; has {sorted(tables)}", file=sys.stderr)
+        print(f"error: no table {sorted(missing)} in {', '.join(args.result)}", file=sys.stderr)
         return 1
     return 0
 

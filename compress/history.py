@@ -1,0 +1,271 @@
+"""Result history across runs and machines, with change-point detection.
+
+``python -m compress.history ingest results/`` loads every result file (a file or a folder,
+searched recursively) into an SQLite database (``--db``, default ``results/history.sqlite``):
+one row per run (keyed by the file's sha256, so ingesting a file twice adds nothing) and one per
+typed metric. A file that cannot be read (not JSON, another schema version, a row saved before
+the schema) is skipped with a warning naming it; the others are ingested.
+
+``python -m compress.history report`` groups the metrics into series, one per (benchmark,
+metric, profile, int8 ISA class), ordered by run time, and finds change points in each with
+ruptures' PELT on its rank cost (a nonparametric two-sample statistic on the ranks of the
+values, so the unit and scale of the metric do not matter and outliers weigh little): segments
+of at least MIN_SEGMENT runs, a penalty of PENALTY x log(runs). A persistent shift becomes a
+change point; one noisy night does not (it cannot fill a segment). A change is a regression
+when the segment mean moved in the metric's worse direction by more than half the metric's
+tolerance: that tolerance is sized for the noise of one run against another, and a mean over
+at least three runs is at least sqrt(3) times less noisy. Exit status: 0 no regression, 1 a
+regression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sqlite3
+import statistics
+import sys
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compress.errors import InputError
+from compress.fingerprint import isa_class
+from compress.resultfile import ResultFile, load
+
+DEFAULT_DB = Path("results/history.sqlite")
+MIN_SEGMENT = 3  # runs: a shift must persist this long to be a change
+# x log(n). On synthetic 30-night series with +-10% uniform noise (200 seeds): a 15% drop was
+# found at its night in 82% and within one night in 96%; series without a drop, with or
+# without one -30% night, gave no change point (0 of 400). 3.0 gave 2 false alarms in 400.
+PENALTY = 4.0
+HISTORY_TOLERANCE = 0.5  # x the metric's two-run tolerance (see the module docstring)
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    sha256 TEXT PRIMARY KEY, path TEXT, datetime TEXT, commit_id TEXT, profile TEXT,
+    isa_class TEXT, fingerprint_id TEXT, cpu_model TEXT, torch TEXT, transformers TEXT);
+CREATE TABLE IF NOT EXISTS metrics (
+    sha256 TEXT REFERENCES runs(sha256), benchmark TEXT, metric TEXT, value REAL, unit TEXT,
+    direction TEXT, tolerance REAL, relative INTEGER, ci_low REAL, ci_high REAL,
+    PRIMARY KEY (sha256, benchmark, metric));
+"""
+
+
+class HistoryWarning(UserWarning):
+    """A result file was skipped (its reason is in the message)."""
+
+
+def connect(db: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) the history database."""
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db)
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def result_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The JSON files named or found (recursively) under the given paths, sorted."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        found += sorted(p.rglob("*.json")) if p.is_dir() else [p]
+    return found
+
+
+def _run_row(sha: str, result: ResultFile) -> tuple:
+    fp, doc = result.fingerprint, result.doc
+    versions = fp.get("versions") or {}
+    commit = (doc.get("commit_info") or {}).get("id")
+    return (
+        sha, str(result.path), doc.get("datetime"), commit, result.profile,
+        isa_class(fp.get("isa")) or "unknown", fp.get("id"), fp.get("cpu_model"),
+        versions.get("torch"), versions.get("transformers"),
+    )  # fmt: skip
+
+
+def _metric_rows(sha: str, result: ResultFile) -> list[tuple]:
+    rows = []
+    for bench, case in result.cases.items():
+        for name, m in (case.metrics if case else {}).items():
+            low, high = (m.ci.low, m.ci.high) if m.ci else (None, None)
+            rows.append(
+                (sha, bench, name, m.value, m.unit, m.direction, m.tolerance, m.relative, low, high)
+            )
+    return rows
+
+
+def ingest(conn: sqlite3.Connection, paths: Iterable[str | Path]) -> tuple[int, int, int]:
+    """Ingest result files; returns (ingested, already present, skipped)."""
+    counts = [0, 0, 0]
+    for path in result_files(paths):
+        try:
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            if conn.execute("SELECT 1 FROM runs WHERE sha256 = ?", (sha,)).fetchone():
+                counts[1] += 1
+                continue
+            result = load(path)
+        except (InputError, OSError) as exc:
+            warnings.warn(f"skipped {path}: {exc}", HistoryWarning, stacklevel=2)
+            counts[2] += 1
+            continue
+        with conn:  # one transaction per file: all of it or nothing
+            conn.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)", _run_row(sha, result))
+            conn.executemany(
+                "INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?,?)", _metric_rows(sha, result)
+            )
+        counts[0] += 1
+    return counts[0], counts[1], counts[2]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run's value of a series."""
+
+    datetime: str
+    commit: str | None
+    value: float
+
+
+@dataclass(frozen=True)
+class Series:
+    """One (benchmark, metric, profile, ISA class) over time, with how the metric is judged."""
+
+    benchmark: str
+    metric: str
+    profile: str | None
+    isa_class: str
+    unit: str
+    direction: str
+    tolerance: float | None
+    relative: bool
+    points: tuple[Point, ...]
+
+
+def series(conn: sqlite3.Connection, metric: str | None = None) -> list[Series]:
+    """Every series in the database (optionally of one metric), points in run-time order."""
+    query = """SELECT m.benchmark, m.metric, r.profile, r.isa_class, m.unit, m.direction,
+        m.tolerance, m.relative, r.datetime, r.commit_id, m.value
+        FROM metrics m JOIN runs r USING (sha256) {where}
+        ORDER BY m.benchmark, m.metric, r.profile, r.isa_class, r.datetime"""
+    where, args = ("WHERE m.metric = ?", (metric,)) if metric else ("", ())
+    grouped: dict[tuple, list] = {}
+    for row in conn.execute(query.format(where=where), args):
+        grouped.setdefault(row[:4], []).append(row)
+    out = []
+    for key, rows in grouped.items():
+        unit, direction, tol, rel = rows[-1][4:8]  # the latest run's declaration
+        points = tuple(Point(r[8], r[9], r[10]) for r in rows)
+        out.append(Series(*key, unit, direction, tol, bool(rel), points))
+    return out
+
+
+def change_points(values: Sequence[float]) -> list[int]:
+    """Indices where a new segment starts (PELT on the rank cost; see the module docstring)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2 * MIN_SEGMENT or np.ptp(x) == 0:
+        return []
+    import ruptures
+
+    algo = ruptures.Pelt(model="rank", min_size=MIN_SEGMENT, jump=1).fit(x.reshape(-1, 1))
+    ends = algo.predict(pen=PENALTY * np.log(len(x)))
+    return [int(i) for i in ends[:-1]]  # the last "end" is len(x)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change point of a series: the segment means on either side of it."""
+
+    series: Series
+    index: int
+    before: float
+    after: float
+
+    @property
+    def regression(self) -> bool:
+        """Moved in the worse direction by more than half the metric's tolerance."""
+        s = self.series
+        if s.direction not in ("higher", "lower") or s.tolerance is None:
+            return False
+        margin = HISTORY_TOLERANCE * (s.tolerance * abs(self.before) if s.relative else s.tolerance)
+        worse = self.before - self.after if s.direction == "higher" else self.after - self.before
+        return worse > margin
+
+
+def changes(all_series: Iterable[Series]) -> list[Change]:
+    """Every change point of every series, with the means of the segments around it."""
+    found = []
+    for s in all_series:
+        values = [p.value for p in s.points]
+        cuts = change_points(values)
+        bounds = [0, *cuts, len(values)]
+        for k, cut in enumerate(cuts):
+            before = statistics.mean(values[bounds[k] : cut])
+            after = statistics.mean(values[cut : bounds[k + 2]])
+            found.append(Change(s, cut, before, after))
+    return found
+
+
+def _row(c: Change) -> tuple[str, ...]:
+    s, point = c.series, c.series.points[c.index]
+    moved = f"{100 * (c.after - c.before) / abs(c.before):+.1f}%" if c.before else ""
+    name = s.benchmark.rsplit("::", 1)[-1]
+    verdict = "REGRESSION" if c.regression else "change"
+    when = (point.datetime or "")[:10]
+    commit = (point.commit or "")[:10]
+    return (
+        name,
+        s.metric,
+        s.isa_class,
+        when,
+        commit,
+        f"{c.before:.4g}",
+        f"{c.after:.4g}",
+        moved,
+        verdict,
+    )
+
+
+def render(found: Sequence[Change]) -> str:
+    """A table of the change points (regressions first)."""
+    from tabulate import tabulate
+
+    rows = [_row(c) for c in sorted(found, key=lambda c: not c.regression)]
+    headers = ("benchmark", "metric", "isa", "from run", "commit", "before", "after", "change", "")
+    return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m compress.history", description=__doc__)
+    p.add_argument("--db", default=str(DEFAULT_DB), help=f"database file ({DEFAULT_DB})")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("ingest", help="load result files").add_argument("paths", nargs="+")
+    rep = sub.add_parser("report", help="change points of every series")
+    rep.add_argument("--metric", help="only this metric (e.g. speedup)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; see the module docstring for the exit status."""
+    args = _parser().parse_args(argv)
+    conn = connect(args.db)
+    if args.command == "ingest":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", HistoryWarning)
+            new, seen, skipped = ingest(conn, args.paths)
+        for w in caught:
+            print(f"history: warning: {w.message}", file=sys.stderr)
+        print(f"ingested {new} run(s); {seen} already present; {skipped} skipped")
+        return 0
+    all_series = series(conn, args.metric)
+    if not all_series:
+        print(f"history: empty: no metrics in {args.db} (run: compress.history ingest results/)")
+        return 0
+    found = changes(all_series)
+    print(render(found) if found else f"no change points in {len(all_series)} series")
+    return 1 if any(c.regression for c in found) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
