@@ -17,7 +17,7 @@ from compress.evaluate import evaluate_classifier, forward_fn, logits_of
 from compress.measure import count_parameters, linear_weight_bytes, pinned_threads, serialized_size
 from compress.quantize import DynamicQuantConfig
 from compress.serialize import load_quantized, save_quantized
-from compress.stats import f1_binary
+from compress.stats import accuracy, f1_binary
 from fixtures.bert import synthetic_batch
 from fixtures.pairs import Pair
 
@@ -115,7 +115,9 @@ def test_mrpc_quality(benchmark, pytestconfig: pytest.Config, new_case, mrpc_cla
     run.quality_drop(
         "f1_drop_pts", labels, fp32.predictions, int8.predictions, f1_binary, budget_pts=budget
     )
-    run.metric("accuracy_compressed", int8.metrics["accuracy"], "frac", "higher", 0.01)
+    run.quality_drop(
+        "accuracy_drop_pts", labels, fp32.predictions, int8.predictions, accuracy, budget_pts=None
+    )
     run.sizes(serialized_size(clf.fp32), serialized_size(clf.int8), max_ratio=MAX_SIZE_RATIO)
     run.report("eval_compressed_s", int8.seconds, "s")
     run.report("eval_reference_s", fp32.seconds, "s")

@@ -25,7 +25,8 @@ from tabulate import tabulate
 from compress.case import FRACTION_TOLERANCE, Case
 from compress.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
 from compress.measure import linear_weight_bytes, pinned_threads, serialized_size, training_threads
-from compress.stats import f1_weighted
+from compress.results import Metric
+from compress.stats import accuracy, f1_weighted, metric_ci
 from fixtures.bert import Encoded
 from fixtures.chinese_bert import (
     encode_news,
@@ -94,10 +95,9 @@ def _record_quality(
         budget_pts=budget,
         reference_floor=floor,
     )
-    for key, result in (("accuracy_reference", fp32), ("accuracy_compressed", int8)):
-        case.metric(key, result.metrics["accuracy"], "frac", "higher", FRACTION_TOLERANCE)
-    agree = sum(a == b for a, b in zip(ref, comp, strict=True)) / len(labels)
-    case.metric("prediction_agreement", agree, "frac", "higher", FRACTION_TOLERANCE)
+    case.quality_drop("accuracy_drop_pts", labels, ref, comp, accuracy, budget_pts=None)
+    agree, ci = metric_ci(ref, comp, accuracy)  # int8 scored against fp32's answers
+    case.add("prediction_agreement", Metric(agree, "frac", "higher", FRACTION_TOLERANCE, ci=ci))
 
 
 def _open_case(new_case, models: NewsModels, name: str, length: int, timed: int) -> Case:

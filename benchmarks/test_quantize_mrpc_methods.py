@@ -33,7 +33,7 @@ from compress.onnx_runtime import (
 )
 from compress.quantize_static import StaticQuantConfig, quantize_static
 from compress.quantize_torchao import TorchaoConfig, quantize_torchao
-from compress.stats import f1_binary
+from compress.stats import accuracy, f1_binary
 from fixtures.bert import encode_pairs
 from fixtures.glue import PairSplit
 from fixtures.qat_bert import BertQATRecipe, qat_classifier
@@ -182,8 +182,10 @@ def test_mrpc_method(
             "batch": BATCH,
         },
     )
-    case.metric("accuracy_reference", clf.fp32_dev.metrics["accuracy"], "frac", "higher", 0.01)
-    case.metric("accuracy_compressed", result.metrics["accuracy"], "frac", "higher", 0.01)
+    labels, reference = clf.dev.labels.tolist(), clf.fp32_dev.predictions
+    case.quality_drop(
+        "accuracy_drop_pts", labels, reference, result.predictions, accuracy, budget_pts=None
+    )
     case.report("build_s", built.build_s, "s")
     floor = _speed_floor(method, min_speedup)
     run_compression(

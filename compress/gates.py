@@ -18,7 +18,7 @@ from compress.results import Metric
 from compress.stats import Interval, paired_metric_delta_ci, speedup_ci, verdict
 
 SPEED_TOLERANCE = 0.20  # compare: a speedup may fall 20% between runs before it is gated
-QUALITY_TOLERANCE_PTS = 1.0  # compare: a quality drop may move 1 pt (its CI must confirm)
+QUALITY_TOLERANCE_PTS = 0.5  # compare: a quality drop may grow 0.5 pt (its CI must confirm)
 MAX_ROUNDS_FACTOR = 4  # an inconclusive speed gate re-measures up to 4x the rounds
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import f1_score
 
 METHODS = ("percentile", "BCa")
 DIRECTIONS = ("higher", "lower")
@@ -168,9 +168,17 @@ def speedup_ci(
     return float(np.median(ratios)), ci
 
 
-def f1_binary(y: np.ndarray, p: np.ndarray) -> float:
-    """F1 of the positive class 1 (0.0 where undefined: no positives true or predicted)."""
-    return float(f1_score(y, p, pos_label=1, average="binary", zero_division=0.0))
+def f1_binary(y: np.ndarray, p: np.ndarray, axis: int = -1) -> Any:
+    """F1 of the positive class 1 (0.0 where undefined: no positives true or predicted).
+
+    Vectorized along ``axis`` (one F1 per resample when given stacked resamples), with the
+    same result as scikit-learn's ``f1_score(..., zero_division=0.0)``."""
+    y, p = np.asarray(y) == 1, np.asarray(p) == 1
+    tp = np.sum(y & p, axis=axis)
+    wrong = np.sum(y != p, axis=axis)  # false positives + false negatives
+    denominator = 2 * tp + wrong
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(np.shape(tp)), where=denominator > 0)
+    return float(f1) if np.ndim(f1) == 0 else f1
 
 
 def f1_weighted(y: np.ndarray, p: np.ndarray) -> float:
@@ -178,9 +186,13 @@ def f1_weighted(y: np.ndarray, p: np.ndarray) -> float:
     return float(f1_score(y, p, average="weighted", zero_division=0.0))
 
 
-def accuracy(y: np.ndarray, p: np.ndarray) -> float:
-    """Fraction of predictions equal to the label."""
-    return float(accuracy_score(y, p))
+def accuracy(y: np.ndarray, p: np.ndarray, axis: int = -1) -> Any:
+    """Fraction of predictions equal to the label (vectorized along ``axis``)."""
+    acc = np.mean(np.asarray(y) == np.asarray(p), axis=axis)
+    return float(acc) if np.ndim(acc) == 0 else acc
+
+
+VECTORIZED = (f1_binary, accuracy)  # metrics that score stacked resamples in one call
 
 
 def paired_metric_delta_ci(
@@ -212,20 +224,24 @@ def paired_metric_delta_ci(
         raise ValueError(f"paired_metric_delta_ci needs at least 2 examples, got {len(y)}")
     _check_level(level, n_resamples)
 
-    def delta(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray) -> float:
+    vectorized = metric in VECTORIZED
+
+    def delta(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray, axis: int = -1) -> Any:
+        if vectorized:
+            return metric(yy, aa, axis=axis) - metric(yy, bb, axis=axis)
         return float(metric(yy, aa)) - float(metric(yy, bb))
 
     ci = _bootstrap(
         (y, a, b),
         delta,
         paired=True,
-        vectorized=False,
+        vectorized=vectorized,
         level=level,
         n_resamples=n_resamples,
         seed=seed,
         method=method,
     )
-    return delta(y, a, b), ci
+    return float(delta(y, a, b)), ci
 
 
 def metric_ci(
@@ -246,20 +262,22 @@ def metric_ci(
         )
     _check_level(level, n_resamples)
 
-    def score(yy: np.ndarray, pp: np.ndarray) -> float:
-        return float(metric(yy, pp))
+    vectorized = metric in VECTORIZED
+
+    def score(yy: np.ndarray, pp: np.ndarray, axis: int = -1) -> Any:
+        return metric(yy, pp, axis=axis) if vectorized else float(metric(yy, pp))
 
     ci = _bootstrap(
         (y, p),
         score,
         paired=True,
-        vectorized=False,
+        vectorized=vectorized,
         level=level,
         n_resamples=n_resamples,
         seed=seed,
         method="percentile",
     )
-    return score(y, p), ci
+    return float(score(y, p)), ci
 
 
 def seed_summary(
