@@ -243,6 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("ingest", help="load result files").add_argument("paths", nargs="+")
     rep = sub.add_parser("report", help="change points of every series")
     rep.add_argument("--metric", help="only this metric (e.g. speedup)")
+    rep.add_argument("--html", metavar="PAGE", help="also draw the series (changed ones, speedups)")
     return p
 
 
@@ -264,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     found = changes(all_series)
     print(render(found) if found else f"no change points in {len(all_series)} series")
+    if args.html:
+        from compress.history_plot import history_html
+
+        Path(args.html).write_text(history_html(all_series, found), encoding="utf-8")
     return 1 if any(c.regression for c in found) else 0
 
 

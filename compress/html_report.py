@@ -29,13 +29,18 @@ STYLE = (
 )
 
 
-def _png(fig) -> str:
+def png_base64(fig) -> str:
+    """The figure as a base64 PNG (closed afterwards: pages draw dozens)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _figure():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +70,7 @@ def pareto_figure(result: ResultFile) -> str | None:
     points = pareto_points(result)
     if not points:
         return None
-    plt = _figure()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 6))
     for label, case, drop in points:
         s, d = case.metrics["speedup"], case.metrics[drop]
@@ -82,7 +87,7 @@ def pareto_figure(result: ResultFile) -> str | None:
     ax.set_xlabel("speedup vs fp32 (paired, 95% CI)")
     ax.set_ylabel("quality drop, points (paired bootstrap 95% CI; lower is better)")
     ax.set_title("quality vs speed; marker area ~ compressed checkpoint MiB")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def sweep_figure(result: ResultFile) -> str | None:
@@ -95,7 +100,7 @@ def sweep_figure(result: ResultFile) -> str | None:
         curves.setdefault(str(case.data.get("dataset")), []).append(
             (int(case.data["max_length"]), case)
         )
-    plt = _figure()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for name, points in curves.items():
         points.sort(key=lambda p: p[0])
@@ -110,7 +115,7 @@ def sweep_figure(result: ResultFile) -> str | None:
     right.set(xlabel="max length (tokens)", ylabel="ms per sample, batch 1", title="latency")
     left.legend(fontsize=8)
     right.legend(fontsize=8)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def machine_matrix(results: Sequence[ResultFile]) -> str:
@@ -134,7 +139,8 @@ def machine_matrix(results: Sequence[ResultFile]) -> str:
     return tabulate(rows, ["benchmark", *heads], tablefmt="unsafehtml", disable_numparse=True)
 
 
-def _img(png: str | None, alt: str) -> str:
+def img_tag(png: str | None, alt: str) -> str:
+    """An <img> embedding ``png`` (base64), or nothing for None."""
     return "" if png is None else f'<img alt="{alt}" src="data:image/png;base64,{png}">'
 
 
@@ -146,8 +152,8 @@ def render_html(results: Sequence[ResultFile]) -> str:
         parts.append("<h2>Speedup by machine</h2>" + machine_matrix(results))
     for r in results:
         parts.append(f"<h2>{html.escape(r.path.name)}</h2><p>{html.escape(machine_line(r))}</p>")
-        parts.append(_img(pareto_figure(r), "pareto: quality drop vs speedup"))
-        parts.append(_img(sweep_figure(r), "max-length sweep"))
+        parts.append(img_tag(pareto_figure(r), "pareto: quality drop vs speedup"))
+        parts.append(img_tag(sweep_figure(r), "max-length sweep"))
         for name, rows in collect_tables(r).items():
             parts.append(f"<h3>{html.escape(name)}</h3>")
             parts.append(render_table(rows, "html"))

@@ -104,9 +104,11 @@ def test_cli_report_exit_status_and_empty_history(tmp_path: Path, capsys) -> Non
     runs = _nights(tmp_path / "r", _noisy(20, 2.5, 5) + _noisy(10, 2.0, 6))
     assert main(["--db", db, "ingest", str(runs)]) == 0
     assert "ingested 30 run(s)" in capsys.readouterr().out
-    assert main(["--db", db, "report"]) == 1
+    page = tmp_path / "history.html"
+    assert main(["--db", db, "report", "--html", str(page)]) == 1
     out = capsys.readouterr().out
     assert "REGRESSION" in out and "speedup" in out and "2026-11-21" in out
+    assert page.read_text().count('src="data:image/png;base64,') == 1  # the one series
 
 
 def test_the_issue_series_uniform_10_percent_noise_drop_at_night_20() -> None:
