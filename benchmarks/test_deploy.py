@@ -64,15 +64,18 @@ def test_peak_memory(benchmark, new_case, pair: Pair) -> None:
         model={"about": pair.about},
         data={"input": "synthetic token ids", "batch": 1, "seq": SEQ},
     )
+    # Absolute RSS depends on the environment (two virtualenvs with the same packages on one
+    # machine differ: docs/findings.md), so it is shown, never compared between runs; the
+    # int8/fp32 ratios of one run are gated (int8 must need less).
     case.report("process_baseline_bytes", int8.baseline_bytes, "bytes")
     case.report("process_peak_reference_bytes", fp32.peak_bytes, "bytes")
-    case.metric("process_peak_bytes", int8.peak_bytes, "bytes", "lower", 0.05, relative=True)
-    ratio = int8.peak_bytes / fp32.peak_bytes
-    case.metric("process_peak_ratio", ratio, "ratio", "lower", 0.02, budget=1.0)
+    case.report("process_peak_bytes", int8.peak_bytes, "bytes")
     case.report("model_rss_reference_bytes", fp32.model_bytes, "bytes")
-    case.metric("model_rss_bytes", int8.model_bytes, "bytes", "lower", 0.10, relative=True)
+    case.report("model_rss_bytes", int8.model_bytes, "bytes")
+    ratio = int8.peak_bytes / fp32.peak_bytes
+    case.metric("process_peak_ratio", ratio, "ratio", "lower", budget=1.0)
     ratio = int8.model_bytes / fp32.model_bytes
-    case.metric("model_rss_ratio", ratio, "ratio", "lower", 0.05, budget=1.0)
+    case.metric("model_rss_ratio", ratio, "ratio", "lower", budget=1.0)
     case.report("state_bytes_ratio", int8.state_bytes / fp32.state_bytes, "ratio")
     case.finish(benchmark.extra_info)
 
