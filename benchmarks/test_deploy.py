@@ -17,8 +17,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from compress.case import timed_speedup
 from compress.evaluate import forward_fn
-from compress.measure import available_cores, percentiles, pinned_threads
+from compress.measure import available_cores, percentiles
 from compress.memory import peak_memory
 from fixtures.bert import synthetic_batch
 from fixtures.pairs import Pair
@@ -85,15 +86,13 @@ def test_tail_latency(benchmark, new_case, min_speedup: float, profile: Profile,
     clf = mrpc_classifier
     batch = synthetic_batch(clf.fp32.config.vocab_size, 1, SEQ)
     fp32, int8 = forward_fn(clf.fp32, batch), forward_fn(clf.int8, batch)
-    with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(int8, rounds=20, warmup_rounds=3)
     case = new_case(
         config={**clf.quant_config.to_dict(), "threads": 1},
         model={"about": clf.model_about},
         data={"input": "synthetic token ids", "batch": 1, "seq": SEQ},
     )
-    rounds = profile.rounds(TAIL_ROUNDS)
-    speed = case.speedup(fp32, int8, floor=min_speedup, rounds=rounds, warmup=5)
+    timed = {"reference": fp32, "compressed": int8, "rounds": profile.rounds(TAIL_ROUNDS)}
+    speed = timed_speedup(case, benchmark, **timed, floor=min_speedup, warmup=5)
     tails = {
         "reference": percentiles(speed.baseline_s),
         "compressed": percentiles(speed.candidate_s),
@@ -124,15 +123,14 @@ def test_scaling(benchmark, new_case, profile: Profile, pair: Pair, batch: int, 
     fp32, int8 = forward_fn(pair.fp32, inputs), forward_fn(pair.int8, inputs)
     big = "bert-base" in pair.about
     rounds = profile.rounds(max(5, (24 if big else 80) // batch))
-    with pinned_threads(n), torch.inference_mode():
-        benchmark.pedantic(int8, rounds=rounds, warmup_rounds=1)
     case = new_case(
         config={**pair.config, "threads": n},
         model={"about": pair.about},
         data={"input": "synthetic token ids", "batch": batch, "seq": SEQ},
     )
     # int8 must not be slower at any point; the 1-thread floors of test_latency are stricter
-    speed = case.speedup(fp32, int8, floor=1.0, rounds=rounds, warmup=1, threads=n)
+    timed = {"reference": fp32, "compressed": int8, "rounds": rounds}
+    speed = timed_speedup(case, benchmark, **timed, floor=1.0, warmup=1, threads=n)
     case.report("throughput_reference", batch / speed.baseline.median, "ex/s")
     case.report("throughput", batch / speed.candidate.median, "ex/s")
     case.report("threads", n, "count")

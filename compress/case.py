@@ -173,6 +173,26 @@ class Scored:
     budget_pts: float = 1.0
 
 
+def timed_speedup(
+    case: Case,
+    benchmark: Any,
+    *,
+    reference: Callable[[], object],
+    compressed: Callable[[], object],
+    rounds: int,
+    floor: float | None,
+    warmup: int = 3,
+    threads: int = 1,
+) -> Speedup:
+    """Time ``compressed`` as the benchmark row and record its paired speedup over
+    ``reference`` (gated at ``floor``), both on ``threads`` threads."""
+    with pinned_threads(threads), torch.inference_mode():
+        benchmark.pedantic(compressed, rounds=rounds, warmup_rounds=warmup)
+    return case.speedup(
+        reference, compressed, floor=floor, rounds=rounds, warmup=warmup, threads=threads
+    )
+
+
 def run_compression(
     case: Case,
     benchmark: Any,
@@ -189,9 +209,8 @@ def run_compression(
     """The common skeleton: time ``compressed`` as the benchmark row, pair it with
     ``reference`` for the speedup (gated at ``floor``), score both on ``scored``, weigh both
     (``size_bytes`` = (reference, compressed)), record and check. Returns the verdicts."""
-    with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(compressed, rounds=rounds, warmup_rounds=warmup)
-    case.speedup(reference, compressed, floor=floor, rounds=rounds, warmup=warmup)
+    timed = {"reference": reference, "compressed": compressed, "rounds": rounds}
+    timed_speedup(case, benchmark, **timed, floor=floor, warmup=warmup)
     if scored is not None:
         case.quality_drop(
             scored.name,

@@ -195,6 +195,13 @@ def accuracy(y: np.ndarray, p: np.ndarray, axis: int = -1) -> Any:
 VECTORIZED = (f1_binary, accuracy)  # metrics that score stacked resamples in one call
 
 
+def _scorer(metric: Callable[..., Any]) -> tuple[Callable[..., Any], bool]:
+    """(score(y, p, axis=-1), vectorized): the metric in the form scipy's bootstrap calls."""
+    if metric in VECTORIZED:
+        return metric, True
+    return (lambda y, p, axis=-1: float(metric(y, p))), False
+
+
 def paired_metric_delta_ci(
     y_true: Sequence[Any],
     pred_a: Sequence[Any],
@@ -224,12 +231,10 @@ def paired_metric_delta_ci(
         raise ValueError(f"paired_metric_delta_ci needs at least 2 examples, got {len(y)}")
     _check_level(level, n_resamples)
 
-    vectorized = metric in VECTORIZED
+    score, vectorized = _scorer(metric)
 
     def delta(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray, axis: int = -1) -> Any:
-        if vectorized:
-            return metric(yy, aa, axis=axis) - metric(yy, bb, axis=axis)
-        return float(metric(yy, aa)) - float(metric(yy, bb))
+        return score(yy, aa, axis=axis) - score(yy, bb, axis=axis)
 
     ci = _bootstrap(
         (y, a, b),
@@ -262,11 +267,7 @@ def metric_ci(
         )
     _check_level(level, n_resamples)
 
-    vectorized = metric in VECTORIZED
-
-    def score(yy: np.ndarray, pp: np.ndarray, axis: int = -1) -> Any:
-        return metric(yy, pp, axis=axis) if vectorized else float(metric(yy, pp))
-
+    score, vectorized = _scorer(metric)
     ci = _bootstrap(
         (y, p),
         score,
