@@ -56,6 +56,7 @@ VERSIONED_DISTRIBUTIONS = (
 TIMING_FIELDS = (
     ("cpu_model", ("cpu_model",)),
     ("isa", ("isa",)),
+    ("isa_caps", ("isa_caps",)),
     ("quantized_engine", ("quantized_engine",)),
     ("threads", ("threads",)),
     ("versions.torch", ("versions", "torch")),
@@ -82,6 +83,35 @@ def parse_cpuinfo(text: str) -> tuple[str | None, list[str]]:
             break
     normalised = {ISA_ALIASES.get(flag.lower(), flag.lower()) for flag in flags or ()}
     return model, sorted(normalised & RELEVANT_ISA)
+
+
+# FBGEMM (torch's x86 int8 kernels) honours FBGEMM_ENABLE_INSTRUCTIONS: a run capped at AVX2 uses
+# the AVX2 int8 kernels on a VNNI CPU, so its int8 speedups are those of an AVX2-only machine.
+# Value -> flags the cap hides. ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA cap the fp32 kernels
+# the same way; they are recorded beside it (docs/options.md: "emulating an AVX2-only machine").
+ISA_CAP_VARS = ("FBGEMM_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+_AVX512 = frozenset(f for f in RELEVANT_ISA if f.startswith("avx512"))
+_AMX = frozenset(f for f in RELEVANT_ISA if f.startswith("amx"))
+FBGEMM_CAP_HIDES: dict[str, frozenset[str]] = {
+    "AVX2": _AVX512 | _AMX | {"avx_vnni"},
+    "AVX2_E1": _AVX512 | _AMX,
+    "AVX512": _AMX | {"avx512_vnni", "avx_vnni", "avx512_bf16"},
+    "AVX512_256": _AMX | {"avx512_vnni", "avx_vnni", "avx512_bf16"},
+    "AVX512_E1": _AMX,
+}
+
+
+def isa_caps(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The kernel-ISA caps set in the environment (empty when the CPU runs uncapped)."""
+    env = os.environ if environ is None else environ
+    return {name: env[name] for name in ISA_CAP_VARS if env.get(name)}
+
+
+def capped_isa(isa: list[str], caps: Mapping[str, str]) -> list[str]:
+    """The flags the int8 kernels may use under ``caps``: an unknown FBGEMM value hides nothing
+    (FBGEMM itself ignores it)."""
+    hidden = FBGEMM_CAP_HIDES.get(caps.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper(), frozenset())
+    return [flag for flag in isa if flag not in hidden]
 
 
 def _read_cpuinfo() -> str:
@@ -129,7 +159,9 @@ def _torch_facts() -> dict[str, object]:
 
 def machine_fingerprint() -> dict[str, object]:
     """JSON-serialisable facts that decide whether timings are comparable across machines."""
-    model, isa = parse_cpuinfo(_read_cpuinfo())
+    model, cpu_isa = parse_cpuinfo(_read_cpuinfo())
+    caps = isa_caps()
+    isa = capped_isa(cpu_isa, caps)
     versions: dict[str, str | None] = {"python": platform.python_version()}
     versions.update({name: _version(name) for name in VERSIONED_DISTRIBUTIONS})
     fingerprint: dict[str, object] = {
@@ -141,6 +173,8 @@ def machine_fingerprint() -> dict[str, object]:
         "platform": platform.platform(),
         "machine": platform.machine(),
     }
+    if caps:  # a capped run says so, and which flags the CPU itself has
+        fingerprint.update(isa_caps=caps, cpu_isa=cpu_isa)
     fingerprint["id"] = fingerprint_id(fingerprint)
     return fingerprint
 

@@ -13,8 +13,10 @@ import pytest
 
 from compress import fingerprint as fpmod
 from compress.fingerprint import (
+    capped_isa,
     fingerprint_diff,
     fingerprint_id,
+    isa_caps,
     isa_class,
     machine_fingerprint,
     parse_cpuinfo,
@@ -235,3 +237,40 @@ def test_diff_reports_differences(changes: dict[str, object], expected: list[str
 )
 def test_isa_class(isa: object, cls: str | None) -> None:
     assert isa_class(isa) == cls
+
+
+VNNI_FLAGS = ["avx", "avx2", "avx512bw", "avx512f", "avx512_vnni", "fma"]
+
+
+@pytest.mark.parametrize(
+    ("cap", "expected_class"),
+    [
+        ("AVX2", "avx2"),
+        ("avx2", "avx2"),
+        ("AVX512", "avx512"),
+        ("AVX512_E1", "avx512-vnni"),
+        ("bogus", "avx512-vnni"),
+    ],
+)
+def test_fbgemm_cap_gives_the_class_the_kernels_can_use(cap: str, expected_class: str) -> None:
+    caps = isa_caps({"FBGEMM_ENABLE_INSTRUCTIONS": cap, "UNRELATED": "1"})
+    assert caps == {"FBGEMM_ENABLE_INSTRUCTIONS": cap}
+    assert isa_class(capped_isa(VNNI_FLAGS, caps)) == expected_class
+
+
+def test_capped_run_records_cap_and_cpu_flags(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name : x\nflags : " + " ".join(VNNI_FLAGS) + "\n")
+    monkeypatch.setattr(fpmod, "CPUINFO_PATH", cpuinfo)
+    for name in fpmod.ISA_CAP_VARS:
+        monkeypatch.delenv(name, raising=False)
+    uncapped = machine_fingerprint()
+    assert "isa_caps" not in uncapped and isa_class(uncapped["isa"]) == "avx512-vnni"
+    monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", "AVX2")
+    capped = machine_fingerprint()
+    assert capped["isa_caps"] == {"FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}
+    assert capped["cpu_isa"] == uncapped["isa"] and isa_class(capped["isa"]) == "avx2"
+    assert capped["id"] != uncapped["id"]
+    assert any(line.startswith("isa_caps") for line in fingerprint_diff(uncapped, capped))
