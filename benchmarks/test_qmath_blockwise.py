@@ -1,7 +1,9 @@
 """Reconstruction error vs block size on real pretrained weights (compress.qmath).
 
 Rows: symmetric int8 and int4 of every encoder Linear weight of all-MiniLM-L6-v2, per tensor,
-per output channel, and in blocks of 256, 128, 64 and 32 along the input dimension; each row
+per output channel, and in blocks of 256, 128, 64 and 32 along the input dimension, plus
+fixed-point rows (every scale rounded up to a power of two, ``QuantSpec.fixed_point``) that
+record and bound what that constraint costs against the float-scale row; each row
 times quantize + dequantize of all matrices on one thread and records the error (SQNR, MSE,
 max error) and the packed size as typed metrics (compress.case). The groupings are nested
 (each one refines the previous), so within one bit width the error should not grow as blocks
@@ -11,8 +13,9 @@ a zero-padded block (the packed size_bytes do not count the padding).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -39,11 +42,12 @@ class Scheme:
     bits: int
     granularity: str  # "tensor", "channel" or "block"
     block_size: int | None = None
+    fixed_point: bool = False  # scales rounded up to powers of two
 
     @property
     def id(self) -> str:
         group = f"block{self.block_size}" if self.granularity == "block" else self.granularity
-        return f"int{self.bits}-{group}"
+        return f"int{self.bits}-{group}" + ("-pow2" if self.fixed_point else "")
 
     @property
     def spec(self) -> QuantSpec:
@@ -52,18 +56,29 @@ class Scheme:
             granularity=self.granularity,
             block_size=self.block_size,
             pad=self.granularity == "block",  # a no-op where block_size divides the row
+            fixed_point=self.fixed_point,
         )
 
 
 # coarsest to finest; each grouping refines the one before it
 LEVELS = [("tensor", None), ("channel", None)] + [("block", b) for b in (256, 128, 64, 32)]
-CASES = [Scheme(bits, g, b) for bits in (8, 4) for g, b in LEVELS]
+PLAIN = [Scheme(bits, g, b) for bits in (8, 4) for g, b in LEVELS]
+# Fixed-point rows: the same groupings with power-of-two scales
+FIXED_POINT = [Scheme(8, "tensor", None, True), Scheme(8, "channel", None, True),
+               Scheme(4, "block", 32, True)]  # fmt: skip
+CASES = PLAIN + FIXED_POINT
+# Rounding a scale up to 2^k at most doubles the step: at most 6.02 dB of SQNR lost (the
+# quantization noise of an unclipped range grows with the step squared); 0.3 dB of slack.
+POW2_MAX_LOSS_DB = 20 * math.log10(2) + 0.3
 
 
 def coarser(case: Scheme) -> Scheme | None:
-    """The case one level coarser at the same bit width, or None for per-tensor."""
+    """The case one level coarser at the same bit width (None for per-tensor and for the
+    fixed-point rows, which are compared with their float-scale twin instead)."""
     level = LEVELS.index((case.granularity, case.block_size))
-    return Scheme(case.bits, *LEVELS[level - 1]) if level else None
+    if case.fixed_point or not level:
+        return None
+    return Scheme(case.bits, *LEVELS[level - 1])
 
 
 @dataclass(frozen=True)
@@ -176,8 +191,14 @@ def test_blockwise_error(
         model={"about": weights.about},
         data={"about": "the model's own weights (no inputs)", "matrices": len(weights.matrices)},
     )
+    if case.fixed_point:  # how much the power-of-two constraint costs over float scales
+        twin = stats_of(replace(case, fixed_point=False), weights, measured)
+        run.metric("pow2_loss_db", twin["sqnr_db"] - stats["sqnr_db"], "dB", "lower", 0.1,
+                   budget=POW2_MAX_LOSS_DB)  # fmt: skip
     record(run, case, stats, gain_db)
     run.finish(benchmark.extra_info)
+    if case.fixed_point:
+        assert run.metrics["pow2_loss_db"].value >= 0, "power-of-two scales beat float scales"
     parent = coarser(case)
     if parent is not None:
         before = stats_of(parent, weights, measured)

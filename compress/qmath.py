@@ -5,6 +5,8 @@ clamped in float32; the per-group statistics that give S and Z are combined in f
 S is stored as float32, so ``max - min`` cannot overflow. Every group's range includes 0, so
 0.0 is always exactly representable, and an all-zero group gets S = 1 (never a division by 0).
 
+``fixed_point`` rounds every scale up to a power of two (fixed-point quantization).
+
 Symmetric specs use the restricted signed range -(2^(b-1) - 1)..2^(b-1) - 1 with Z = 0
 (int8: -127..127); asymmetric specs use 0..2^b - 1 (uint8: 0..255). Integers of every width
 (2..8 bits) are held one per byte: int8 when symmetric, uint8 when asymmetric, so int4 values
@@ -32,6 +34,7 @@ class QuantSpec:
     axis: int = 0  # the channel axis (granularity "channel" only); negative counts from the end
     block_size: int | None = None  # elements per block along the last dimension ("block" only)
     pad: bool = False  # zero-pad the last block when block_size does not divide the last dim
+    fixed_point: bool = False  # every scale rounded up to a power of two (2^k; shifts, no multiply)
 
     def __post_init__(self) -> None:
         if not isinstance(self.bits, int) or isinstance(self.bits, bool):
@@ -64,6 +67,8 @@ class QuantSpec:
             )
         if not isinstance(self.pad, bool):
             raise ValueError(f"pad must be True or False, got {self.pad!r}")
+        if not isinstance(self.fixed_point, bool):
+            raise ValueError(f"fixed_point must be True or False, got {self.fixed_point!r}")
         if self.pad and self.granularity != "block":
             raise ValueError(
                 f"pad=True only applies to granularity 'block', not {self.granularity!r}"
@@ -88,11 +93,12 @@ class QuantSpec:
     def id(self) -> str:
         """Short readable name, e.g. ``int4-block64`` or ``uint8-channel``."""
         kind = f"int{self.bits}" if self.symmetric else f"uint{self.bits}"
+        pow2 = "-pow2" if self.fixed_point else ""
         if self.granularity == "block":
-            return f"{kind}-block{self.block_size}{'-pad' if self.pad else ''}"
+            return f"{kind}-block{self.block_size}{'-pad' if self.pad else ''}{pow2}"
         if self.granularity == "channel" and self.axis != 0:
-            return f"{kind}-channel{self.axis}"
-        return f"{kind}-{self.granularity}"
+            return f"{kind}-channel{self.axis}{pow2}"
+        return f"{kind}-{self.granularity}{pow2}"
 
 
 @dataclass
@@ -190,12 +196,23 @@ def _qparams_grouped(g: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor, to
         scale = ((hi - lo) / (spec.qmax - spec.qmin)).to(torch.float32)
     # all-zero groups (and ranges so tiny that S underflows to 0) get S = 1
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    if spec.fixed_point:  # up, not to nearest: the range still fits, nothing is clipped
+        scale = power_of_two_scale(scale)
     if spec.symmetric:
         zero = torch.zeros(scale.shape, dtype=spec.dtype)
     else:
         zero = torch.round(spec.qmin - lo / scale.to(torch.float64))
         zero = zero.clamp(spec.qmin, spec.qmax).to(spec.dtype)
     return scale, zero
+
+
+def power_of_two_scale(scale: torch.Tensor) -> torch.Tensor:
+    """The smallest power of two >= each (positive) scale: fixed-point quantization, where
+    R = Q * 2^k and rescaling is a shift. At most doubles the step, so the round-trip MSE of a
+    range that is not clipped grows at most 4x (6.02 dB of SQNR)."""
+    mantissa, exponent = torch.frexp(scale)  # scale = mantissa * 2^exponent, mantissa in [0.5, 1)
+    exact = mantissa == 0.5
+    return torch.ldexp(torch.ones_like(scale), torch.where(exact, exponent - 1, exponent))
 
 
 def compute_qparams(x: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:

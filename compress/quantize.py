@@ -56,8 +56,19 @@ class DynamicQuantConfig:
     module_types: tuple[str, ...] = ("Linear",)  # keys of QUANTIZABLE_TYPES to replace
     dtype: str = "qint8"  # weight dtype: "qint8" (int8 weights) or "float16"
     engine: str = "auto"  # quantized engine; "auto" picks default_engine()
+    keep_fp32: tuple[str, ...] = ()  # qualified module names left in fp32 (per-layer fallback)
+    fixed_point: bool = False  # int8 weight scales rounded up to powers of two (Linear only)
 
     def __post_init__(self) -> None:
+        if isinstance(self.keep_fp32, str | list):
+            names = [self.keep_fp32] if isinstance(self.keep_fp32, str) else self.keep_fp32
+            object.__setattr__(self, "keep_fp32", tuple(names))
+        if not all(isinstance(name, str) and name for name in self.keep_fp32):
+            raise ValueError(f"keep_fp32 must be module names, got {self.keep_fp32!r}")
+        if not isinstance(self.fixed_point, bool):
+            raise ValueError(f"fixed_point must be True or False, got {self.fixed_point!r}")
+        if self.fixed_point and self.dtype != "qint8":
+            raise ValueError("fixed_point applies to int8 weights (dtype 'qint8') only")
         if isinstance(self.module_types, str | list):
             object.__setattr__(
                 self,
@@ -96,7 +107,14 @@ class DynamicQuantConfig:
             "module_types": list(self.module_types),
             "dtype": self.dtype,
             "engine": self.resolved_engine,
+            "keep_fp32": list(self.keep_fp32),
+            "fixed_point": self.fixed_point,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> DynamicQuantConfig:
+        """The config ``to_dict`` wrote (the resolved engine is kept as written)."""
+        return cls(**data)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
@@ -117,8 +135,36 @@ def quantize_dynamic(model: nn.Module, config: DynamicQuantConfig | None = None)
     are packed for that engine and the model must run under it.
     """
     config = config or DynamicQuantConfig()
-    types = {QUANTIZABLE_TYPES[name] for name in config.module_types}
+    types = tuple(QUANTIZABLE_TYPES[name] for name in config.module_types)
     dtype = torch.qint8 if config.dtype == "qint8" else torch.float16
     source = copy.deepcopy(model).eval()
+    names = dict(source.named_modules())
+    missing = sorted(set(config.keep_fp32) - set(names))
+    if missing:
+        raise ValueError(f"keep_fp32 names no module of this model: {missing}")
     torch.backends.quantized.engine = config.resolved_engine
-    return _torch_ao.quantize_dynamic(source, types, dtype=dtype, inplace=True)
+    spec: set[type[nn.Module]] | set[str] = set(types)
+    if config.keep_fp32:  # by name: every matching module but the ones kept in fp32
+        kept = set(config.keep_fp32)
+        spec = {n for n, m in names.items() if n and isinstance(m, types) and n not in kept}
+    quantized = _torch_ao.quantize_dynamic(source, spec, dtype=dtype, inplace=True)
+    if config.fixed_point:
+        _power_of_two_weight_scales_(quantized)
+    return quantized
+
+
+def _power_of_two_weight_scales_(model: nn.Module) -> None:
+    """Re-quantize every dynamic int8 Linear's weight with its scale rounded up to 2^k (zero
+    point 0): the kernels are unchanged, the weights are fixed-point. Activation scales are
+    still computed per batch by the kernel."""
+    from compress.qmath import power_of_two_scale  # qmath is pure torch; import kept local
+
+    for module in model.modules():
+        if type(module).__name__ != "Linear" or not hasattr(module, "set_weight_bias"):
+            continue
+        weight, bias = module._weight_bias()
+        if weight.qscheme() != torch.per_tensor_affine:
+            raise ValueError(f"fixed_point expects per-tensor weights, got {weight.qscheme()}")
+        scale = float(power_of_two_scale(torch.tensor([weight.q_scale()]))[0])
+        requantized = torch.quantize_per_tensor(weight.dequantize(), scale, 0, torch.qint8)
+        module.set_weight_bias(requantized, bias)

@@ -7,6 +7,7 @@ so hand-computed cases avoid exact .5 quotients unless the test is about ties an
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from compress.qmath import (
     QuantSpec,
     compute_qparams,
     dequantize,
+    power_of_two_scale,
     quantization_error,
     quantize,
 )
@@ -390,3 +392,35 @@ def test_bad_input(x: torch.Tensor, spec: QuantSpec, message: str) -> None:
 def test_non_tensor_input_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"expected a torch\.Tensor, got list"):
         quantize([1.0, 2.0])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        QuantSpec(fixed_point=True),
+        QuantSpec(granularity="channel", fixed_point=True),
+        QuantSpec(bits=4, granularity="block", block_size=32, fixed_point=True),
+        QuantSpec(bits=8, symmetric=False, fixed_point=True),
+    ],
+    ids=lambda s: s.id,
+)
+def test_fixed_point_scales_are_powers_of_two_and_cost_at_most_6db(spec: QuantSpec) -> None:
+    x = torch.randn(64, 128, generator=torch.Generator().manual_seed(0))
+    qt = quantize(x, spec)
+    exponent = torch.log2(qt.scale)
+    assert torch.equal(exponent, exponent.round()), "a fixed-point scale is not 2^k"
+    plain = quantization_error(x, replace(spec, fixed_point=False))
+    pow2 = quantization_error(x, spec)
+    assert 0 <= plain["sqnr_db"] - pow2["sqnr_db"] <= 20 * math.log10(2) + 0.5
+    assert spec.id.endswith("-pow2")
+
+
+def test_power_of_two_scale_rounds_up_and_keeps_exact_powers() -> None:
+    scale = torch.tensor([0.3, 0.5, 1.0, 0.26, 3.0, 2.0**-99])
+    expected = torch.tensor([0.5, 0.5, 1.0, 0.5, 4.0, 2.0**-99])
+    assert torch.equal(power_of_two_scale(scale), expected)
+
+
+def test_fixed_point_flag_must_be_bool() -> None:
+    with pytest.raises(ValueError, match="fixed_point must be True or False"):
+        QuantSpec(fixed_point=1)  # type: ignore[arg-type]
