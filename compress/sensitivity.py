@@ -1,0 +1,54 @@
+"""Per-layer int8 sensitivity: which Linear layers to keep in fp32 (mixed precision).
+
+Each Linear is quantized alone (dynamic int8, every other layer fp32) and scored by how far
+the model's output distribution moves: the mean KL divergence KL(p_fp32 || p_int8) of the
+softmax outputs over the given batches. A continuous score ranks layers where a label metric
+on a few hundred examples would tie most of them; keeping the top k in fp32 is the per-layer
+fallback of accuracy-aware tuning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from compress.evaluate import logits_of
+from compress.quantize import DynamicQuantConfig, quantize_dynamic
+
+
+def linear_names(model: nn.Module) -> list[str]:
+    """Qualified names of the model's ``nn.Linear`` modules, in module order."""
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+
+def _log_probs(model: nn.Module, batches: Sequence[Mapping[str, torch.Tensor]]) -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.cat([F.log_softmax(logits_of(model, b).float(), -1) for b in batches])
+
+
+def rank_linear_layers(
+    model: nn.Module,
+    batches: Sequence[Mapping[str, torch.Tensor]],
+    config: DynamicQuantConfig | None = None,
+) -> list[tuple[str, float]]:
+    """(layer name, mean KL in nats) for every Linear, most sensitive first; ``model`` is left
+    untouched. ``config`` says how a layer is quantized (its ``keep_fp32`` is replaced)."""
+    if not batches:
+        raise ValueError("rank_linear_layers needs at least one batch")
+    names = linear_names(model)
+    if not names:
+        raise ValueError("the model has no nn.Linear layer to rank")
+    config = config or DynamicQuantConfig()
+    reference = _log_probs(model, batches)
+    scores = []
+    for name in names:
+        others = tuple(n for n in names if n != name)
+        one = DynamicQuantConfig(config.module_types, config.dtype, config.engine, others,
+                                 config.fixed_point)  # fmt: skip
+        moved = _log_probs(quantize_dynamic(model, one), batches)
+        kl = F.kl_div(moved, reference, log_target=True, reduction="batchmean")
+        scores.append((name, float(kl)))
+    return sorted(scores, key=lambda item: -item[1])

@@ -1,0 +1,183 @@
+"""The accuracy-budget search: selection rules, bad input, failed trials, shared studies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from torch import nn
+
+from compress.search import answer, main, open_study, run_search
+from compress.search_report import SearchReport, render_markdown
+from compress.search_space import (
+    Dimension,
+    Evaluation,
+    SearchConfig,
+    SearchError,
+    choose,
+    dominates,
+    pareto_front,
+)
+from compress.sensitivity import rank_linear_layers
+from fixtures.search_tiny import tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp_path: Path, **kw: object) -> SearchConfig:
+    url = f"sqlite:///{tmp_path / 'study.sqlite'}"
+    base = {"trials": 4, "rounds": 3, "warmup": 1, "storage": url, "lock": str(tmp_path / "lock")}
+    return SearchConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def _ev(drop: float, speed: float, size: int, name: str = "x") -> Evaluation:
+    return Evaluation({"c": name}, "search", drop, (drop - 1, drop + 1), 0.8, speed,
+                      (speed - 0.1, speed + 0.1), size, size / 100)  # fmt: skip
+
+
+def test_front_keeps_only_non_dominated_fastest_first() -> None:
+    a, b, c, d = (
+        _ev(0.0, 1.0, 100, "a"),
+        _ev(0.5, 2.0, 50, "b"),
+        _ev(2.0, 3.0, 40, "c"),
+        _ev(1.0, 1.5, 60, "d"),
+    )
+    assert dominates(b, d) and not dominates(d, b) and not dominates(a, a)
+    assert [e.params["c"] for e in pareto_front([a, b, c, d])] == ["c", "b", "a"]
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(0.4, "a"), (0.5, "b"), (1.9, "b"), (2.0, "c")])
+def test_choose_is_the_fastest_within_the_budget(budget: float, expected: str) -> None:
+    evals = [_ev(0.0, 1.0, 100, "a"), _ev(0.5, 2.0, 50, "b"), _ev(2.0, 3.0, 40, "c")]
+    assert choose(evals, budget).params["c"] == expected  # type: ignore[union-attr]
+    assert choose([_ev(3.0, 2.0, 1)], 1.0) is None
+
+
+@pytest.mark.parametrize("budget", [0, -1.0])
+def test_budget_must_be_positive(budget: float, tmp_path: Path) -> None:
+    with pytest.raises(SearchError, match="must be > 0 points"):
+        SearchConfig(budgets_pts=(1.0, budget))
+    with pytest.raises(SearchError, match="must be > 0 points"):
+        choose([_ev(0, 1, 1)], budget)
+    out = tmp_path / "out"
+    argv = ["--space", "fixtures.search_tiny:tiny", "--budget", str(budget), "--out", str(out)]
+    assert main(argv) == 2 and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "message"),
+    [
+        ((), "the search space is empty"),
+        ((Dimension("q", ()),), r"\['q'\] have no choices"),
+        ((Dimension("q", (1,)), Dimension("q", (2,))), "repeat"),
+    ],
+)
+def test_empty_or_malformed_space_is_refused(dimensions: tuple, message: str) -> None:
+    with pytest.raises(SearchError, match=message):
+        replace(tiny(), dimensions=dimensions)
+
+
+@pytest.mark.parametrize("url", ["sqlite:////no/such/folder/s.sqlite", "nosuchdb://x/y"])
+def test_storage_that_cannot_be_opened_is_named(url: str, tmp_path: Path) -> None:
+    with pytest.raises(SearchError, match=r"storage .* cannot be opened"):
+        open_study(tiny(), _config(tmp_path, storage=url))
+    out = tmp_path / "out"
+    argv = ["--space", "fixtures.search_tiny:tiny", "--storage", url, "--out", str(out)]
+    assert main(argv) == 2 and not out.exists()
+
+
+def test_study_of_other_model_or_data_is_refused(tmp_path: Path) -> None:
+    config = _config(tmp_path, trials=0)
+    open_study(tiny(), config)
+    other = replace(tiny(), identity={**tiny().identity, "data": "synthetic seed 1"})
+    with pytest.raises(SearchError, match=r"another model or data \(differs in \['data'\]"):
+        open_study(other, config)
+    open_study(tiny(), config)  # the same identity resumes
+
+
+def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path: Path) -> None:
+    seeds = ({"quant": "broken", "fallback": 0}, {"quant": "dynamic", "fallback": 1})
+    space = replace(tiny(quant=("none", "dynamic", "broken")), seeds=seeds)
+    study = run_search(space, _config(tmp_path, trials=4))
+    states = [t.state for t in study.trials]
+    assert states[0] == optuna.trial.TrialState.FAIL and len(states) == 4
+    assert "cannot be built" in study.trials[0].user_attrs["error"]
+    assert states[1] == optuna.trial.TrialState.COMPLETE
+    report = answer(space, _config(tmp_path, trials=0), study)
+    assert report.failed and report.failed[0][0] == 0
+    assert "cannot be built" in render_markdown(report)
+
+
+def test_answers_are_remeasured_on_the_heldout_split(tmp_path: Path) -> None:
+    config = _config(tmp_path, trials=6)
+    study = run_search(tiny(), config)
+    report = answer(tiny(), config, study)
+    assert report.distinct <= len(study.trials) == 6
+    for budget, search, heldout in report.answers:
+        assert search is not None and search.drop_pts <= budget
+        assert heldout is not None and heldout.split == "heldout"
+        assert heldout.params == search.params
+    assert all(s.split == "search" and h.split == "heldout" for s, h in report.front)
+    again = SearchReport.from_dict(report.to_dict())
+    assert render_markdown(again) == render_markdown(report)
+
+
+def test_a_configuration_is_measured_once(tmp_path: Path) -> None:
+    space = replace(tiny(quant=("none",)), seeds=())
+    study = run_search(space, _config(tmp_path, trials=3))  # only one configuration exists
+    measured = [t for t in study.trials if "evaluation" in t.user_attrs]
+    repeats = [t for t in study.trials if "same_as" in t.user_attrs]
+    assert len(measured) == 1 and len(repeats) == 2
+    assert {t.values[1] for t in study.trials} == {measured[0].values[1]}
+
+
+def test_two_workers_share_one_study(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    argv = [sys.executable, "-m", "compress.search", "--space", "fixtures.search_tiny:tiny",
+            "--storage", url, "--trials", "3", "--rounds", "3"]  # fmt: skip
+    workers = [
+        subprocess.Popen(
+            [*argv, "--out", str(tmp_path / f"w{i}")],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=240)
+        assert worker.returncode == 0, err
+    study = optuna.load_study(study_name="mrpc", storage=url)
+    assert len(study.trials) == 6
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_the_layer_that_int8_hurts_most_ranks_first() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                          nn.Linear(32, 4))  # fmt: skip
+    with torch.no_grad():  # one huge weight: per-tensor int8 rounds the rest of "2" to 0;
+        model[2].weight[0, 0] = 500.0  # its unit is never active (ReLU), so the next layer's
+        model[2].bias[0] = -1e5  # inputs stay small and only "2" itself is hurt
+    batches = [{"input": torch.randn(64, 16)}]
+
+    class Wrap(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+
+        def forward(self, input: torch.Tensor) -> torch.Tensor:
+            return self.net(input)
+
+    ranking = rank_linear_layers(Wrap(), batches)
+    assert ranking[0][0] == "net.2" and ranking[0][1] > 10 * ranking[-1][1]
+    assert sorted(n for n, _ in ranking) == ["net.0", "net.2", "net.4"]
