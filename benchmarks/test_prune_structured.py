@@ -92,11 +92,11 @@ RECIPES = {
             lr=1e-4,
             cooldown_ratio=0.4,
         ),
-        6.0,  # a comparison row (measured: 5.2 pt on MRPC); the guard catches a collapse
+        6.0,  # a comparison row (docs/findings.md); the guard catches a collapse
     ),
 }
 # Which recipes run: COMPRESS_BENCH_FINE_PRUNE=taylor (default, CI) or e.g. "taylor,movement"
-# (movement trains 3 epochs from the pretrained model: 20 min measured on 2 shared cores).
+# (movement trains 3 epochs from the pretrained model, several times the Taylor recipe).
 RUN = tuple(os.environ.get("COMPRESS_BENCH_FINE_PRUNE", "taylor").split(","))
 if not RUN or set(RUN) - set(RECIPES):
     raise pytest.UsageError(f"COMPRESS_BENCH_FINE_PRUNE: comma-separated {sorted(RECIPES)}")

@@ -45,7 +45,7 @@ ROUNDS = 10
 MAX_SIZE_RATIO = 0.8  # serialized bytes vs torch fp32, for every method but the ORT fp32 peer
 # Static int8 of every Linear, activations calibrated on 8 train batches. The percentile
 # observer clips BERT's activation outliers; min-max and histogram ranges let a few outliers
-# set the scale on x86's 7-bit activation grid and collapsed F1 (0.756 / 0.739 vs 0.861).
+# set the scale on x86's 7-bit activation grid and F1 collapsed (docs/findings.md).
 STATIC = StaticQuantConfig(observer="percentile", modules="linear", calibration_batches=8)
 QAT = BertQATRecipe()
 
@@ -66,10 +66,10 @@ METHODS = [
     Method("torch-static-percentile", "torch", 1.0, True),
     Method("torch-qat", "torch", 1.0, True),
     Method("ort-fp32", "onnxruntime", 1.0, False, "fp32 peer: no speedup promised"),
-    # Per-tensor ORT dynamic measured a 1.03 pt drop where per-channel lost 0.10 pt.
+    # per-channel: per-tensor weight scales lose far more F1 here (docs/findings.md)
     Method("ort-dynamic-per-channel", "onnxruntime", 1.0, True),
     # Static QDQ quantizes activations too, only around MatMul/Gemm (quantizing every op made
-    # the model predict one class): measured 2.54 pt, so 3.0 guards against it getting worse.
+    # the model predict one class); its budget is wider than the others' (docs/findings.md).
     Method("ort-static", "onnxruntime", 3.0, True, "QDQ on MatMul/Gemm; budget 3.0 pt"),
     Method("torchao-int8-dynamic", "torchao", 1.0, True),
     Method(

@@ -28,7 +28,7 @@ from fixtures.digits import (
 
 pytestmark = pytest.mark.timed
 
-RECIPE = DigitsRecipe()  # digits_cnn (conftest): conv 32/64, fc 256; ~98.7% fp32 accuracy
+RECIPE = DigitsRecipe()  # digits_cnn (conftest): conv 32/64, fc 256
 BATCH = 64  # images per timed forward
 ROUNDS = 30
 MAX_DROP_PTS = 2.0  # accuracy points int8 may lose against fp32
