@@ -80,12 +80,20 @@ def test_budget_search(
     assert all(not dominates(a, b) for a in front for b in front), "front has a dominated point"
     assert not report.failed, f"failed trials: {report.failed}"
     case = new_case(
-        config={"search": config.to_dict(), "bases": BASES, "quant": QUANT,
-                "chosen": describe(chosen[1].params)},  # fmt: skip
+        config={
+            "search": config.to_dict(),
+            "bases": BASES,
+            "quant": QUANT,
+            "chosen": describe(chosen[1].params),
+        },
         model={"about": f"MRPC classifier {report.identity['model']} and its compressions"},
-        data={"about": report.identity["split"], "split": "MRPC dev halves",
-              "search": report.identity["search"], "heldout": report.identity["heldout"],
-              "task": "mrpc"},  # fmt: skip
+        data={
+            "about": report.identity["split"],
+            "split": "MRPC dev halves",
+            "search": report.identity["search"],
+            "heldout": report.identity["heldout"],
+            "task": "mrpc",
+        },
     )
     _record(case, report, chosen, min_speedup)
     case.finish(benchmark.extra_info)
