@@ -48,7 +48,6 @@ from compress.prune import (
 from compress.results import Metric
 from compress.sparse import SparsityReport, sparse_size, sparsity_report
 from compress.stats import accuracy, f1_binary, speedup_ci
-from fixtures.bert import Encoded
 from fixtures.digits import DigitsRecipe, DigitsSplit, batches
 
 pytestmark = pytest.mark.timed
@@ -230,17 +229,10 @@ def _row(model: str, config: PruneConfig, run: Case, metric: str) -> dict[str, o
 # ---- MiniLM-L6 fine-tuned on --task (default MRPC) -------------------------------------------
 
 
-def _sorted_batches(dev: Encoded, size: int) -> list[dict[str, torch.Tensor]]:
-    """Dev batches of similar lengths, trimmed to their longest row (same predictions, faster)."""
-    lengths = dev.attention_mask.sum(1)
-    order = torch.argsort(lengths, stable=True)
-    return [dev.take(idx) for idx in torch.split(order, size)]
-
-
 @pytest.fixture(scope="module")
 def bert_quality(task_classifier) -> Quality:
     """Length-sorted dev batches and the unpruned model's predictions on them."""
-    dev = _sorted_batches(task_classifier.dev, EVAL_BATCH)
+    dev = task_classifier.dev.by_length(EVAL_BATCH)
     threads = training_threads()
     with pinned_threads(threads):  # untimed quality pass
         unpruned = evaluate_classifier(task_classifier.fp32, dev, desc="dev")

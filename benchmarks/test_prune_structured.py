@@ -38,7 +38,7 @@ from torch import nn
 
 from compress.case import Case, run_compression
 from compress.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
-from compress.fine_prune import StructuredPruneConfig
+from compress.fine_prune import StructuredPruneConfig, gradient_scores
 from compress.measure import (
     count_parameters,
     pinned_threads,
@@ -274,33 +274,18 @@ def score_batches(task_train, task_classifier) -> list[dict[str, torch.Tensor]]:
     return data.bucketed(32, seed=0)[:ONE_SHOT_BATCHES]
 
 
-def _gradient_scores(
-    model: nn.Module, batches: list[dict[str, torch.Tensor]], score: str
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    masks = Masks.ones(model)
-    acc = [torch.zeros_like(m) for m in masks.heads + masks.ffn]
-    with pinned_threads(1), Gates(model, masks, track_grad=True) as gates:
-        for batch in batches:
-            model(**batch).loss.backward()
-            for a, gate in zip(acc, gates.heads + gates.ffn, strict=True):
-                a.add_(gate.grad.abs() if score == "taylor" else -gate.grad)
-                gate.grad = None
-    model.zero_grad(set_to_none=True)
-    n = len(masks.heads)
-    return acc[:n], acc[n:]
-
-
 @pytest.mark.parametrize("score", ["magnitude", "movement", "taylor"])
 def test_one_shot_scores(benchmark, new_case, score, task_classifier, score_batches) -> None:
     """Prune to CONFIG's sparsity in one shot (no fine-tuning); F1 on the task's dev per score.
     The F1 drop is recorded with its CI, not gated: one-shot pruning is meant to lose F1."""
     clf = task_classifier
     model = copy.deepcopy(clf.fp32)
-    scores = (
-        magnitude_scores(model)
-        if score == "magnitude"
-        else _gradient_scores(model, score_batches, score)
-    )
+    with pinned_threads(1):
+        scores = (
+            magnitude_scores(model)
+            if score == "magnitude"
+            else gradient_scores(model, score_batches, score)
+        )
     masks = select_masks(*scores, CONFIG.head_sparsity, CONFIG.ffn_sparsity)
     small = compact(model, masks)
     scored_on = "weights" if score == "magnitude" else f"{ONE_SHOT_BATCHES} train batches of 32"

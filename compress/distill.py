@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -32,6 +32,7 @@ from compress.distill_losses import (
     soft_target_loss,
 )
 from compress.evaluate import logits_of
+from compress.train import OptimConfig, fit, seeded, start
 
 LOSSES = ("ce", "kd", "cos", "mse")
 
@@ -273,17 +274,13 @@ def _adapters(
     return projections, regressors
 
 
-def _param_groups(modules: Sequence[nn.Module], config: DistillConfig) -> list[dict]:
-    decay, no_decay = [], []
-    for module in modules:
-        for name, p in module.named_parameters():
-            if not p.requires_grad or name.startswith(config.frozen):
-                continue
-            (decay if p.dim() >= 2 and "LayerNorm" not in name else no_decay).append(p)
-    return [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def optim_config(config: DistillConfig) -> OptimConfig:
+    """AdamW (decay on matrices only), linear warm-up from step 1, linear decay, clipping."""
+    return OptimConfig(
+        kind="adamw", lr=config.lr, weight_decay=config.weight_decay,
+        no_decay="vectors-layernorm", schedule="linear", warmup_ratio=config.warmup_ratio,
+        warmup_from=1, max_grad_norm=config.max_grad_norm or None,
+    )  # fmt: skip
 
 
 def distill(
@@ -310,53 +307,33 @@ def distill(
     missing = set(config.teacher_layers) - set(targets.layers)
     if missing:
         raise ValueError(f"teacher targets lack hidden states {sorted(missing)}")
-    torch.manual_seed(config.seed)
-    work = copy.deepcopy(student).train()
-    for name, p in work.named_parameters():
-        if name.startswith(config.frozen):
-            p.requires_grad_(False)
-    with torch.no_grad():
-        logits0, states0 = model_outputs(work, batches[0], hidden=config.uses_hidden)
-    check_label_counts(logits0, targets.logits[0])
-    projections, regressors = (
-        _adapters(config, states0, targets.hidden[0]) if states0 else (nn.ModuleList(),) * 2
-    )
-    groups = _param_groups([work, projections, regressors], config)
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    steps = config.epochs * len(batches)
-    warmup = int(config.warmup_ratio * steps)
+    with seeded(config.seed):
+        work = copy.deepcopy(student).train()
+        for name, p in work.named_parameters():
+            if name.startswith(config.frozen):
+                p.requires_grad_(False)
+        with torch.no_grad():
+            logits0, states0 = model_outputs(work, batches[0], hidden=config.uses_hidden)
+        check_label_counts(logits0, targets.logits[0])
+        projections, regressors = (
+            _adapters(config, states0, targets.hidden[0]) if states0 else (nn.ModuleList(),) * 2
+        )
+        order = torch.Generator().manual_seed(config.seed)
 
-    def lr_factor(i: int) -> float:
-        if i < warmup:
-            return (i + 1) / warmup
-        return max(0.0, (steps - i) / max(1, steps - warmup))
+        def epoch_batches(_: int) -> Iterator[int]:  # a seeded random order of batch indices
+            yield from torch.randperm(len(batches), generator=order).tolist()
 
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    trainable = [p for g in optimizer.param_groups for p in g["params"]]
-    order = torch.Generator().manual_seed(config.seed)
-    bar = tqdm(total=steps, desc=f"distill {config.id}", disable=not progress, leave=False)
-    with bar:
-        for epoch in range(config.epochs):
-            for i in torch.randperm(len(batches), generator=order).tolist():
-                batch = batches[i]
-                logits, states = model_outputs(work, batch, hidden=config.uses_hidden)
-                loss, parts = distillation_loss(
-                    config,
-                    logits,
-                    batch["labels"],
-                    targets.logits[i],
-                    states,
-                    targets.hidden[i],
-                    mask=batch.get("attention_mask"),
-                    projections=list(projections) or None,
-                    regressors=list(regressors) or None,
-                )
-                loss.backward()
-                if config.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                bar.set_postfix(epoch=epoch + 1, **{k: f"{v:.3f}" for k, v in parts.items()})
-                bar.update()
+        def loss(i: int) -> tuple[torch.Tensor, dict[str, float]]:
+            logits, states = model_outputs(work, batches[i], hidden=config.uses_hidden)
+            return distillation_loss(
+                config, logits, batches[i]["labels"], targets.logits[i], states,
+                targets.hidden[i], mask=batches[i].get("attention_mask"),
+                projections=list(projections) or None, regressors=list(regressors) or None,
+            )  # fmt: skip
+
+        steps = config.epochs * len(batches)
+        loop = start([work, projections, regressors], optim_config(config), steps,
+                     frozen=config.frozen)  # fmt: skip
+        fit(loop, epoch_batches, loss, epochs=config.epochs, total=steps,
+            desc=f"distill {config.id}", progress=progress)  # fmt: skip
     return work.eval()

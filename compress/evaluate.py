@@ -11,6 +11,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from tqdm.auto import tqdm
 
+from compress.train import seeded
+
 
 def classification_metrics(y_true: list[int], y_pred: list[int]) -> dict[str, float]:
     """Accuracy, weighted F1 and, for two classes, binary F1 of the positive class (label 1)."""
@@ -59,15 +61,15 @@ def evaluate_classifier(
     seed: int = 0,
     progress: bool = True,
 ) -> EvalResult:
-    """Predict every batch (each has ``labels``) in eval mode and score the predictions."""
-    torch.manual_seed(seed)
+    """Predict every batch (each has ``labels``) in eval mode and score the predictions
+    (under ``seed``, restoring the caller's random state afterwards)."""
     was_training = model.training
     model.eval()
     y_true: list[int] = []
     y_pred: list[int] = []
     seconds = 0.0
     try:
-        with torch.inference_mode():
+        with seeded(seed), torch.inference_mode():
             for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
                 start = time.perf_counter()
                 logits = logits_of(model, batch)

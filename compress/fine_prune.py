@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
-from tqdm.auto import tqdm
 
+from compress.distill_losses import soft_target_loss
 from compress.measure import pinned_threads
 from compress.prune_structured import (
     Gates,
@@ -39,6 +38,7 @@ from compress.prune_structured import (
     magnitude_scores,
     select_masks,
 )
+from compress.train import Loop, OptimConfig, fit, optimizer_for, seeded, start
 
 SCORES = ("magnitude", "movement", "taylor")
 
@@ -97,14 +97,6 @@ def cubic_sparsity(step: int, total: int, final: float, warmup: int, cooldown: i
     return final * (1.0 - (1.0 - (step - warmup) / ramp) ** 3)
 
 
-def _kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    return F.kl_div(
-        F.log_softmax(student / temperature, -1),
-        F.softmax(teacher / temperature, -1),
-        reduction="batchmean",
-    ) * temperature**2
-
-
 @dataclass(frozen=True)
 class FinePruned:
     """A fine-pruned model (full shapes, pruned units' outputs gated to 0) and its masks."""
@@ -114,34 +106,63 @@ class FinePruned:
     history: list[dict[str, float]]  # per mask update: step, sparsities, loss
 
 
-def _train_step(
-    student: nn.Module,
-    teacher: nn.Module | None,
-    batch: dict[str, torch.Tensor],
-    config: StructuredPruneConfig,
-) -> torch.Tensor:
-    out = student(**batch)
-    loss = out.loss
-    if teacher is not None and config.distill_alpha > 0:
+class GateScores:
+    """First-order unit scores summed over backward passes: |dL/dgate| ("taylor") or
+    -dL/dgate ("movement", Sanh et al. 2020) for every head and FFN neuron."""
+
+    def __init__(self, masks: Masks, score: str) -> None:
+        if score not in ("taylor", "movement"):
+            raise ValueError(f"gradient scores are 'taylor' or 'movement', got {score!r}")
+        self.score = score
+        self.heads = [torch.zeros_like(m) for m in masks.heads]
+        self.ffn = [torch.zeros_like(m) for m in masks.ffn]
+
+    def add(self, gates: Gates) -> None:
+        """Add the gates' current gradients, then clear them."""
+        for acc, gate in zip(self.heads + self.ffn, gates.heads + gates.ffn, strict=True):
+            grad = gate.grad.detach()
+            acc.add_(grad.abs() if self.score == "taylor" else -grad)
+            gate.grad = None
+
+
+def gradient_scores(
+    model: nn.Module, batches: Sequence[dict[str, torch.Tensor]], score: str
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """One-shot scores: ``score`` summed over one backward pass per batch (labels included);
+    the model's weights are untouched and its gradients cleared."""
+    masks = Masks.ones(model)
+    scores = GateScores(masks, score)
+    with Gates(model, masks, track_grad=True) as gates:
+        for batch in batches:
+            model(**batch).loss.backward()
+            scores.add(gates)
+    model.zero_grad(set_to_none=True)
+    return scores.heads, scores.ffn
+
+
+def _loss(
+    student: list[nn.Module], teacher: nn.Module | None, config: StructuredPruneConfig
+) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """Cross-entropy on the labels, mixed with the soft-target loss to ``teacher`` if any."""
+
+    def loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = student[0](**batch)
+        if teacher is None or config.distill_alpha == 0:
+            return out.loss
         with torch.no_grad():
             t_logits = teacher(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        kd = _kl(out.logits, t_logits, config.temperature)
-        loss = (1 - config.distill_alpha) * loss + config.distill_alpha * kd
-    loss.backward()
+        kd = soft_target_loss(out.logits, t_logits, config.temperature)
+        return (1 - config.distill_alpha) * out.loss + config.distill_alpha * kd
+
     return loss
 
 
-def _optimizer(model: nn.Module, lr: float, warmup: int, total: int, done: int):
-    """AdamW with linear warm-up then linear decay, fast-forwarded by ``done`` steps."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-
-    def factor(step: int) -> float:
-        step += done
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def optim_config(config: StructuredPruneConfig) -> OptimConfig:
+    """AdamW (decay 0.01 on every weight), 10% linear warm-up from step 1, linear decay."""
+    return OptimConfig(
+        kind="adamw", lr=config.lr, weight_decay=0.01, schedule="linear", warmup_ratio=0.1,
+        warmup_from=1, max_grad_norm=1.0,
+    )  # fmt: skip
 
 
 def fine_prune(
@@ -160,63 +181,50 @@ def fine_prune(
     compacted model (faster); the result is expanded back to full shapes (pruned units keep
     their last weights and stay masked).
     """
-    torch.manual_seed(config.seed)
     full = copy.deepcopy(model).train()
-    student = full
-    per_epoch = len(batches(0))
-    total = max(1, math.ceil(config.epochs * per_epoch))
+    trained = [full]  # the model being trained: the compacted one once the masks are final
+    total = max(1, math.ceil(config.epochs * len(batches(0))))
     warmup, cooldown = round(config.warmup_ratio * total), round(config.cooldown_ratio * total)
     ramp_end = total - cooldown
-    lr_warmup = int(0.1 * total)
-    optimizer, schedule = _optimizer(student, config.lr, lr_warmup, total, 0)
-    masks = Masks.ones(student)
-    acc_heads = [torch.zeros_like(m) for m in masks.heads]
-    acc_ffn = [torch.zeros_like(m) for m in masks.ffn]
+    masks = Masks.ones(full)
+    scores = GateScores(masks, config.score) if config.score != "magnitude" else None
     history: list[dict[str, float]] = []
-    progress = tqdm(total=total, desc=f"fine-prune ({config.score})", leave=False)
-    gates: Gates | None = Gates(student, masks, True)
-    with pinned_threads(threads or torch.get_num_threads()):
-        step = 0
-        for epoch in range(math.ceil(config.epochs)):
-            for batch in batches(epoch):
-                if step >= total:
-                    break
-                loss = _train_step(student, teacher, batch, config)
-                if gates is not None:
-                    pairs = zip(acc_heads + acc_ffn, gates.heads + gates.ffn, strict=True)
-                    for acc, gate in pairs:
-                        grad = gate.grad.detach()
-                        acc.add_(grad.abs() if config.score == "taylor" else -grad)
-                        gate.grad = None
-                torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                if gates is not None and step >= warmup and (
-                    step % config.update_every == 0 or step >= ramp_end
-                ):
-                    hs = cubic_sparsity(step, total, config.head_sparsity, warmup, cooldown)
-                    fs = cubic_sparsity(step, total, config.ffn_sparsity, warmup, cooldown)
-                    scores = (
-                        magnitude_scores(student)
-                        if config.score == "magnitude"
-                        else (acc_heads, acc_ffn)
-                    )
-                    masks = select_masks(*scores, hs, fs, config.min_heads, config.min_neurons)
-                    gates.set(masks)
-                    history.append({"step": step, "head": hs, "ffn": fs, "loss": loss.item()})
-                if gates is not None and step >= ramp_end:  # final masks: train the small model
-                    gates.remove()
-                    gates = None
-                    student = compact(full, masks).train()
-                    optimizer, schedule = _optimizer(student, config.lr, lr_warmup, total, step)
-                progress.set_postfix(loss=f"{loss.item():.3f}")
-                progress.update()
-    progress.close()
-    if gates is not None:
-        gates.remove()
+    gates: list[Gates] = [Gates(full, masks, True)]
+    optim = optim_config(config)
+
+    def accumulate(_: Loop) -> None:  # first-order scores from the gates' gradients
+        if scores is not None:
+            scores.add(gates[0])
+        else:  # magnitude scores read the weights; the gate gradients are not used
+            for gate in gates[0].heads + gates[0].ffn:
+                gate.grad = None
+
+    def update(loop: Loop, loss: torch.Tensor) -> None:  # masks on schedule; compact at the end
+        nonlocal masks
+        step = loop.step
+        if step >= warmup and (step % config.update_every == 0 or step >= ramp_end):
+            hs = cubic_sparsity(step, total, config.head_sparsity, warmup, cooldown)
+            fs = cubic_sparsity(step, total, config.ffn_sparsity, warmup, cooldown)
+            units = magnitude_scores(full) if scores is None else (scores.heads, scores.ffn)
+            masks = select_masks(*units, hs, fs, config.min_heads, config.min_neurons)
+            gates[0].set(masks)
+            history.append({"step": step, "head": hs, "ffn": fs, "loss": loss.item()})
+        if step >= ramp_end:  # final masks: train the small model from here on
+            gates.pop().remove()
+            trained[0] = compact(full, masks).train()
+            loop.optimizer, loop.schedule = optimizer_for(trained[0], optim, total, done=step)
+            loop.clip = list(trained[0].parameters())
+
+    with seeded(config.seed), pinned_threads(threads or torch.get_num_threads()):
+        fit(
+            start(full, optim, total, clip=full.parameters()), batches,
+            _loss(trained, teacher, config), epochs=math.ceil(config.epochs), total=total,
+            after_backward=lambda loop: accumulate(loop) if gates else None,
+            after_step=lambda loop, loss: update(loop, loss) if gates else None,
+            desc=f"fine-prune ({config.score})",
+        )  # fmt: skip
+    if gates:
+        gates.pop().remove()
+    student = trained[0]
     result = expand(full, student, masks) if student is not full else full.eval()
     return FinePruned(result, masks, history)
-
-

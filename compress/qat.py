@@ -10,14 +10,13 @@ rounding the converted model will do.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from compress import _torch_ao
 from compress.evaluate import logits_of
@@ -29,6 +28,7 @@ from compress.quantize_static import (
     assign_qconfig,
     weight_observer,
 )
+from compress.train import Loop, OptimConfig, fit, seeded, start
 
 ACTIVATION_OBSERVERS = ("moving-minmax", "percentile")
 
@@ -141,27 +141,23 @@ def fit_qat_(
     config = config or QATConfig()
     if not batches:
         raise ValueError("QAT needs at least one training batch; got 0")
-    torch.manual_seed(config.seed)
     qat.train()
-    optimizer = torch.optim.Adam(qat.parameters(), lr=config.lr)
     order = torch.Generator().manual_seed(config.seed)
-    steps = tqdm(total=config.epochs * len(batches), desc="QAT", disable=not progress, leave=False)
-    done = 0
-    with _torch_ao.quiet_deprecations(), steps:
-        for _ in range(config.epochs):
-            for i in torch.randperm(len(batches), generator=order).tolist():
-                batch = batches[i]
-                optimizer.zero_grad()
-                loss = F.cross_entropy(logits_of(qat, batch), batch["labels"])
-                if not torch.isfinite(loss):
-                    raise ValueError(f"QAT loss became {loss.item()} on batch {i}")
-                loss.backward()
-                optimizer.step()
-                steps.update()
-                done += 1
-                if done == config.freeze_observers_after:
-                    qat.apply(_torch_ao.disable_observer)
-                steps.set_postfix(loss=f"{loss.item():.4f}")
+
+    def epoch_batches(_: int) -> Iterator[Mapping[str, torch.Tensor]]:
+        for i in torch.randperm(len(batches), generator=order).tolist():
+            yield batches[i]
+
+    def freeze(loop: Loop, _: torch.Tensor) -> None:
+        if loop.step == config.freeze_observers_after:
+            qat.apply(_torch_ao.disable_observer)
+
+    steps = config.epochs * len(batches)
+    loss = lambda b: F.cross_entropy(logits_of(qat, b), b["labels"])  # noqa: E731
+    with seeded(config.seed), _torch_ao.quiet_deprecations():
+        loop = start(qat, OptimConfig(kind="adam", lr=config.lr), steps)
+        fit(loop, epoch_batches, loss, epochs=config.epochs, total=steps, after_step=freeze,
+            desc="QAT", progress=progress)  # fmt: skip
     return qat
 
 

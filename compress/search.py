@@ -113,13 +113,25 @@ def _objective(space: Space, config: SearchConfig, reference: Built, study: Any)
     return objective
 
 
+def _say(study: Any, trial: Any) -> None:
+    """One line per finished trial, on stderr (the report goes to stdout)."""
+    if trial.values is None:
+        print(f"trial {trial.number} {trial.params}: {trial.state.name} "
+              f"{trial.user_attrs.get('error', '')}", file=sys.stderr)  # fmt: skip
+        return
+    drop, speed, size = trial.values
+    again = " (measured before)" if "same_as" in trial.user_attrs else ""
+    print(f"trial {trial.number} {trial.params}: drop {drop:.2f} pt, {speed:.2f}x, "
+          f"{size / 2**20:.1f} MiB{again}", file=sys.stderr)  # fmt: skip
+
+
 def run_search(space: Space, config: SearchConfig) -> Any:
     """Add ``config.trials`` trials to the study (failed trials included) and return it."""
     study = open_study(space, config)
     if config.trials:
         reference = space.build(space.reference)
         objective = _objective(space, config, reference, study)
-        study.optimize(objective, n_trials=config.trials, catch=(Exception,))
+        study.optimize(objective, n_trials=config.trials, catch=(Exception,), callbacks=[_say])
     return study
 
 

@@ -58,3 +58,19 @@ def test_encode_pairs_of_a_single_sentence_split(tmp_path: Path) -> None:
     assert enc.token_type_ids.sum() == 0
     with pytest.raises(ValueError, match="differ in length"):
         PairSplit(("a",), ("b", "c"), (1,), source="test", sha256="0" * 64)
+
+
+@pytest.mark.parametrize("seed", [None, 0, 1])
+def test_by_length_sorts_every_row_and_trims(seed: int | None) -> None:
+    lengths = [5, 2, 9, 3, 7, 4, 8]
+    mask = torch.zeros(7, 12, dtype=torch.long)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = 1
+    ids = torch.arange(7).unsqueeze(1).repeat(1, 12)
+    data = Encoded(ids, torch.zeros_like(ids), mask, torch.arange(7))
+    out = data.by_length(3, seed=seed)
+    assert [len(b["labels"]) for b in out] == [3, 3, 1]
+    assert sorted(torch.cat([b["labels"] for b in out]).tolist()) == list(range(7))
+    assert [b["input_ids"].shape[1] for b in out] == [4, 8, 9]  # each trimmed to its longest
+    if seed is None:  # no ties here: the order is the length order
+        assert torch.cat([b["labels"] for b in out]).tolist() == [1, 3, 5, 0, 4, 6, 2]

@@ -21,7 +21,7 @@ from compress.distill import (
 )
 from compress.distill_losses import soft_target_loss
 from compress.measure import pinned_threads
-from fixtures.bert import TINY, Encoded, random_classifier, synthetic_batch
+from fixtures.bert import TINY, random_classifier, synthetic_batch
 from fixtures.digits import DigitsCNN
 from fixtures.distill import (
     CNNRecipe,
@@ -29,7 +29,6 @@ from fixtures.distill import (
     TeacherCNN,
     digits_teacher,
     distilled_digits_student,
-    length_bucketed_batches,
     student_from_teacher,
 )
 
@@ -274,19 +273,6 @@ def test_student_from_teacher_rejects_bad_layers(layers: tuple[int, ...]) -> Non
     teacher = random_classifier({**TINY, "num_hidden_layers": 4}, seed=5)
     with pytest.raises(ValueError, match=r"distinct indices in 0\.\.3"):
         student_from_teacher(teacher, layers)
-
-
-def test_length_bucketed_batches() -> None:
-    lengths = [5, 2, 9, 3, 7, 4, 8]
-    mask = torch.zeros(7, 12, dtype=torch.long)
-    for i, n in enumerate(lengths):
-        mask[i, :n] = 1
-    ids = torch.arange(7).unsqueeze(1).repeat(1, 12)
-    data = Encoded(ids, torch.zeros_like(ids), mask, torch.arange(7))
-    out = length_bucketed_batches(data, batch_size=3)
-    assert [len(b["labels"]) for b in out] == [3, 3, 1]
-    assert sorted(torch.cat([b["labels"] for b in out]).tolist()) == list(range(7))
-    assert [b["input_ids"].shape[1] for b in out] == [4, 8, 9]  # each trimmed to its longest
 
 
 def test_cnn_hidden_states() -> None:
