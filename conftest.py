@@ -6,7 +6,6 @@ skips the cases that need it, with a message saying how to provide it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -22,11 +21,11 @@ from fixtures.errors import InputError
 from fixtures.glue import load_mrpc
 from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
 from fixtures.plan import plan_lines, write_ledger
-from fixtures.profiles import DEFAULT as DEFAULT_PROFILE
-from fixtures.profiles import ENV_VAR as PROFILE_ENV
 from fixtures.profiles import PROFILES, Profile, get_profile
+from fixtures.settings import SETTINGS, SETTINGS_KEY, Settings, settings_of
 from fixtures.sources import hub_reachable
 from fixtures.tasks import TASKS, load_task
+from fixtures.wikitext import read_wikitext2
 
 pytest_plugins = ["fixtures.classifiers", "fixtures.pairs"]  # shared data and model fixtures
 
@@ -47,21 +46,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--profile",
-        default=os.environ.get(PROFILE_ENV, DEFAULT_PROFILE),
+        default=None,
         choices=sorted(PROFILES),
         help="training budgets: 'quick' (default; every case, reduced training) or 'full' "
         "(the reference suite); recorded in every result (default: $COMPRESS_BENCH_PROFILE)",
     )
     group.addoption(
         "--task",
-        default=os.environ.get("COMPRESS_BENCH_TASK", "mrpc"),
+        default=None,
         choices=sorted(TASKS),
         help="classification task of the pruning benchmarks (the task_* fixtures): 'mrpc' "
         "(default), 'rotten-tomatoes' (offline, PyPI wheel) or 'boolq' ($BOOLQ_DIR or the hub)",
     )
     group.addoption(
         "--model",
-        default=os.environ.get("COMPRESS_BENCH_MODEL", DEFAULT_MODEL),
+        default=None,
         help="model to fine-tune: 'minilm-l6' (offline default), 'auto' "
         "(bert-base-uncased if the hub is reachable, else minilm-l6), a local "
         "save_pretrained directory, or a hub name such as bert-base-uncased",
@@ -69,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--f1-budget",
         type=float,
-        default=1.0,
+        default=None,
         help="largest allowed F1 drop fp32 - int8, in points (default 1.0)",
     )
     group.addoption(
@@ -82,29 +81,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Reject a bad --glue-dir/GLUE_DIR, SOGOU_DIR, BOOLQ_DIR or local --model up front."""
-    glue = config.getoption("--glue-dir") or os.environ.get("GLUE_DIR")
-    sogou = os.environ.get("SOGOU_DIR")
-    boolq = os.environ.get("BOOLQ_DIR")
-    spec = config.getoption("--model")
+    """Build the run's settings once and validate every data source they name, before any
+    case runs: a bad directory or file is a usage error naming the file, not a failed case."""
+    options = {s.field: config.getoption(s.option) for s in SETTINGS if s.option}
     try:
-        if glue:
+        settings = Settings.from_sources(options)
+    except ValueError as err:
+        raise pytest.UsageError(f"bad setting: {err}") from None
+    config.stash[SETTINGS_KEY] = settings
+    try:
+        if settings.glue_dir:
             for split in ("train", "dev"):
-                load_mrpc(split, glue)
-        if sogou:
-            load_sogou(sogou)
-        if boolq:
+                load_mrpc(split, settings.glue_dir)
+        if settings.sogou_dir:
+            load_sogou(settings.sogou_dir)
+        if settings.wikitext2_dir:
+            read_wikitext2(settings.wikitext2_dir)
+        if settings.boolq_dir:
             for split in ("train", "dev"):
-                load_task("boolq", split, directory=boolq)
+                load_task("boolq", split, directory=settings.boolq_dir)
+        spec = settings.model
         if spec not in ("auto", *WHEEL_MODELS) and Path(spec).expanduser().exists():
             resolve_model(spec)
     except InputError as err:
         raise pytest.UsageError(f"bad input: {err}") from None
 
 
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> Iterator[Settings]:
+    """The run's validated settings (fixtures.settings)."""
+    yield settings_of(pytestconfig)
+
+
 def min_speedup(config: pytest.Config) -> float:
     """--min-speedup, else the floor relative to this CPU's calibrated int8 limit."""
-    fixed = config.getoption("--min-speedup")
+    fixed = settings_of(config).min_speedup
     if fixed is not None:
         return fixed
     limit = machine_int8_limit().speedup
@@ -118,7 +129,7 @@ def _runs_benchmarks(session: pytest.Session) -> bool:
 def _ledger_name(session: pytest.Session) -> str:
     """The profile for a run of every benchmark module; profile + the selection's hash for a
     partial run, so that a run of one module does not replace the whole suite's ledger."""
-    profile = session.config.getoption("--profile")
+    profile = settings_of(session.config).profile
     ours = [item for item in session.items if "benchmarks" in item.path.parts]
     every = {p.name for p in (Path(__file__).parent / "benchmarks").glob("test_*.py")}
     filtered = session.config.getoption("keyword") or session.config.getoption("markexpr")
@@ -151,7 +162,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say which model and data sources this run uses, before anything is measured."""
-    spec = config.getoption("--model")
+    settings = settings_of(config)
+    spec = settings.model
     if spec == "auto":
         ran = (
             AUTO_ONLINE
@@ -159,12 +171,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             else f"{DEFAULT_MODEL} (hub unreachable: offline default)"
         )
         spec = f"auto -> {ran}"
-    glue = config.getoption("--glue-dir") or os.environ.get("GLUE_DIR") or "unset (hub or skip)"
+    glue = settings.glue_dir or "unset (hub or skip)"
     fp = machine_fingerprint()
-    profile = get_profile(config.getoption("--profile"))
+    profile = get_profile(settings.profile)
     return [
         f"compress-bench: profile {profile.name} ({profile.about})",
-        f"compress-bench: model {spec}; GLUE_DIR {glue}; --task {config.getoption('--task')}",
+        f"compress-bench: model {spec}; GLUE_DIR {glue}; --task {settings.task}",
         f"compress-bench: machine {fp['cpu_model']} [{' '.join(fp['isa'])}], int8 engine "
         f"{fp['quantized_engine']}, fingerprint {fp['id']}; timed cases run on 1 thread",
     ] + [f"compress-bench: kernel ISA capped by {fp['isa_caps']}"] * bool(fp.get("isa_caps"))
@@ -173,7 +185,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Record what makes timings comparable: CPU, ISA flags, int8 engine, versions, threads."""
     machine_info["fingerprint"] = machine_fingerprint()
-    machine_info["profile"] = config.getoption("--profile")
+    machine_info["profile"] = settings_of(config).profile
+    machine_info["settings"] = settings_of(config).to_dict()
     machine_info["int8_limit"] = machine_int8_limit().to_dict()
     machine_info["min_speedup"] = min_speedup(config)
 
@@ -183,13 +196,13 @@ def pytest_benchmark_update_json(
 ) -> None:
     """Every row says which profile (training budgets) produced it."""
     for bench in output_json.get("benchmarks", []):
-        bench.setdefault("extra_info", {})["profile"] = config.getoption("--profile")
+        bench.setdefault("extra_info", {})["profile"] = settings_of(config).profile
 
 
 @pytest.fixture(scope="session")
 def profile(pytestconfig: pytest.Config) -> Iterator[Profile]:
     """The --profile this run uses (training budgets and the floors that depend on them)."""
-    yield get_profile(pytestconfig.getoption("--profile"))
+    yield get_profile(settings_of(pytestconfig).profile)
 
 
 @pytest.fixture(scope="session", name="min_speedup")

@@ -26,7 +26,6 @@ hash. Run serially.
 from __future__ import annotations
 
 import functools
-import os
 import statistics
 import warnings
 from collections.abc import Callable
@@ -59,16 +58,14 @@ from fixtures.distill import (
     mix_config,
 )
 from fixtures.profiles import Profile
+from fixtures.settings import settings_of
 
 pytestmark = pytest.mark.timed
 
-GRID = os.environ.get("COMPRESS_BENCH_KD_GRID", "ci")
-if GRID not in ("ci", "full"):
-    raise pytest.UsageError("COMPRESS_BENCH_KD_GRID must be 'ci' or 'full'")
 CI_MRPC = ("ce-only", "soft-target", "all")
-MIXES = {
-    "digits": tuple(DIGITS_MIXES),
-    "mrpc": tuple(MRPC_MIXES) if GRID == "full" else CI_MRPC,
+MIXES = {  # by grid (the run's settings: COMPRESS_BENCH_KD_GRID)
+    "ci": {"digits": tuple(DIGITS_MIXES), "mrpc": CI_MRPC},
+    "full": {"digits": tuple(DIGITS_MIXES), "mrpc": tuple(MRPC_MIXES)},
 }
 METRIC = {"digits": "accuracy", "mrpc": "f1"}
 SPLIT = {"digits": "test", "mrpc": "MRPC dev"}
@@ -201,8 +198,12 @@ def mrpc_case(pytestconfig: pytest.Config, profile: Profile, mrpc_classifier, mr
     )
 
 
-def _quality_params() -> list:
-    return [pytest.param(c, m, id=f"{c}-{m}") for c in ("digits", "mrpc") for m in MIXES[c]]
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The quality rows: every mix of the run's grid, for both cases."""
+    if metafunc.function.__name__ == "test_kd_quality":
+        mixes = MIXES[settings_of(metafunc.config).kd_grid]
+        params = [pytest.param(c, m, id=f"{c}-{m}") for c in ("digits", "mrpc") for m in mixes[c]]
+        metafunc.parametrize(("case", "mix"), params, indirect=["case"])
 
 
 @pytest.fixture
@@ -210,7 +211,7 @@ def case(request: pytest.FixtureRequest) -> KDCase:
     return request.getfixturevalue(f"{request.param}_case")
 
 
-def _open_quality(new_case, case: KDCase, mix: str) -> Case:
+def _open_quality(new_case, case: KDCase, mix: str, grid: str) -> Case:
     augment = MRPC_AUGMENTED.get(mix) if case.name == "mrpc" else None
     config = {**mix_config(case.name, mix, case.seeds[0]).to_dict(), "seed": list(case.seeds)}
     if augment:
@@ -218,7 +219,7 @@ def _open_quality(new_case, case: KDCase, mix: str) -> Case:
     data = case.data_about + (f"; + {augment.copies} augmented copies" if augment else "")
     examples = sum(len(b["labels"]) for b in case.eval_batches)
     return new_case(
-        config={**config, "mix": mix, "grid": GRID},
+        config={**config, "mix": mix, "grid": grid},
         model={"about": case.model_about},
         data={"about": data, "split": SPLIT[case.name], "examples": examples},
     )
@@ -250,8 +251,7 @@ def _record_quality(run: Case, case: KDCase, mix: str, scores: dict) -> dict[str
     return means
 
 
-@pytest.mark.parametrize(("case", "mix"), _quality_params(), indirect=["case"])
-def test_kd_quality(benchmark, new_case, case: KDCase, mix: str) -> None:
+def test_kd_quality(benchmark, new_case, settings, case: KDCase, mix: str) -> None:
     """Quality over seeds (fp32 and int8) of one loss mix; the row times seed 0's eval pass."""
     metric = METRIC[case.name]
     scores = case.scores(mix)
@@ -263,7 +263,7 @@ def test_kd_quality(benchmark, new_case, case: KDCase, mix: str) -> None:
             rounds=1,
             iterations=1,
         )
-    run = _open_quality(new_case, case, mix)
+    run = _open_quality(new_case, case, mix, settings.kd_grid)
     means = _record_quality(run, case, mix, scores)
     run.finish(benchmark.extra_info)
     assert all(len(v) == len(case.seeds) for v in scores.values()), scores  # every seed scored

@@ -26,7 +26,6 @@ Run serially (never under xdist).
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -60,6 +59,7 @@ from fixtures.bert import encode_pairs
 from fixtures.fine_prune import FinePrunedModel, fine_pruned_classifier
 from fixtures.models import resolve_model
 from fixtures.profiles import Profile
+from fixtures.settings import FINE_PRUNE_RECIPES, Settings, settings_of
 
 pytestmark = pytest.mark.timed
 
@@ -95,11 +95,17 @@ RECIPES = {
         6.0,  # a comparison row (docs/findings.md); the guard catches a collapse
     ),
 }
-# Which recipes run: COMPRESS_BENCH_FINE_PRUNE=taylor (default, CI) or e.g. "taylor,movement"
-# (movement trains 3 epochs from the pretrained model, several times the Taylor recipe).
-RUN = tuple(os.environ.get("COMPRESS_BENCH_FINE_PRUNE", "taylor").split(","))
-if not RUN or set(RUN) - set(RECIPES):
-    raise pytest.UsageError(f"COMPRESS_BENCH_FINE_PRUNE: comma-separated {sorted(RECIPES)}")
+assert set(RECIPES) == set(FINE_PRUNE_RECIPES)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Which recipes run: the run's settings (COMPRESS_BENCH_FINE_PRUNE; default taylor, CI;
+    movement trains 3 epochs from the pretrained model, several times the Taylor recipe)."""
+    if "recipe_name" in metafunc.fixturenames:
+        names = settings_of(metafunc.config).fine_prune_recipes
+        metafunc.parametrize("recipe_name", names, scope="module")
+
+
 CONFIG = RECIPES["taylor"].config  # the one-shot rows prune to the CI recipe's sparsity
 # The issue's targets vs the unpruned fp32 model (reported to hold on AVX2-only machines
 # too); with int8, also at least the fp32 target times the run's int8 floor.
@@ -130,20 +136,23 @@ class Pruned:
     load_s: float
 
 
-@pytest.fixture(scope="module", params=RUN)
+@pytest.fixture(scope="module")
 def pruned(
-    request, pytestconfig: pytest.Config, profile: Profile, task_train, task_classifier
+    recipe_name: str,
+    pytestconfig: pytest.Config,
+    settings: Settings,
+    profile: Profile,
+    task_train,
+    task_classifier,
 ) -> Iterator[Pruned]:
     """The fine-pruned classifier (trained now or from cache), compacted, and its int8 twin."""
-    recipe = _recipe(request.param, profile)
+    recipe = _recipe(recipe_name, profile)
     tuned = task_classifier.source  # the fine-tuned weights the session fixture loaded
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     start = time.perf_counter()
     with capture.global_and_fixture_disabled():  # show the fine-pruning progress bar
         fine = fine_pruned_classifier(
-            resolve_model(pytestconfig.getoption("--model"))
-            if recipe.start == "pretrained"
-            else tuned,
+            resolve_model(settings.model) if recipe.start == "pretrained" else tuned,
             task_train,
             recipe.config,
             teacher=tuned,
@@ -155,12 +164,10 @@ def pruned(
     reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
     if reporter is not None:
         with capture.global_and_fixture_disabled():
-            reporter.write_line(
-                f"\nfine-pruned ({request.param}): per-layer shapes before -> after"
-            )
+            reporter.write_line(f"\nfine-pruned ({recipe_name}): per-layer shapes before -> after")
             reporter.write_line(tabulate(rows, headers="keys"))
     int8 = quantize_dynamic(small, DynamicQuantConfig())
-    yield Pruned(request.param, recipe, fine, small, int8, load_s)
+    yield Pruned(recipe_name, recipe, fine, small, int8, load_s)
 
 
 def _dev_eval(run: Case, model: nn.Module, clf, budget_pts: float | None) -> EvalResult:

@@ -91,7 +91,7 @@ def test_latency(
     assert lo <= lin8 / lin32 <= hi, (lin8, lin32)
 
 
-def test_mrpc_quality(benchmark, pytestconfig: pytest.Config, new_case, mrpc_classifier) -> None:
+def test_mrpc_quality(benchmark, settings, new_case, mrpc_classifier) -> None:
     """F1 on MRPC dev, fp32 vs int8 (paired CI of the drop), batch 8, max length 128; the row
     times the int8 pass."""
     clf = mrpc_classifier
@@ -111,7 +111,7 @@ def test_mrpc_quality(benchmark, pytestconfig: pytest.Config, new_case, mrpc_cla
         data={"about": clf.data_about, "split": "MRPC dev", "examples": len(clf.dev)},
     )
     labels = clf.dev.labels.tolist()
-    budget = pytestconfig.getoption("--f1-budget")
+    budget = settings.f1_budget
     run.quality_drop(
         "f1_drop_pts", labels, fp32.predictions, int8.predictions, f1_binary, budget_pts=budget
     )

@@ -122,7 +122,7 @@ def _open_case(new_case, models: NewsModels, name: str, length: int, timed: int)
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_length_sweep(
     benchmark,
-    pytestconfig: pytest.Config,
+    settings,
     new_case,
     profile: Profile,
     min_speedup: float,
@@ -153,7 +153,7 @@ def test_length_sweep(
     # the reference's figure: mean per-sample time of the paired runs
     case.report("fp32_s_per_sample", statistics.mean(speed.baseline_s) / len(samples), "s")
     case.report("int8_s_per_sample", statistics.mean(speed.candidate_s) / len(samples), "s")
-    budget = pytestconfig.getoption("--f1-budget")
+    budget = settings.f1_budget
     _record_quality(case, enc, fp32, int8, budget=budget, floor=profile.news_min_f1[name])
     case.sizes(serialized_size(models.fp32), serialized_size(models.int8))
     lin32, lin8 = linear_weight_bytes(models.fp32), linear_weight_bytes(models.int8)

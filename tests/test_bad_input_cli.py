@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     storage = tmp_path / "results"
     cmd = [
         sys.executable,
@@ -39,6 +41,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
             "HOME": str(tmp_path),
             "COMPRESS_BENCH_CACHE": str(tmp_path / "cache"),
             "COMPRESS_BENCH_OFFLINE": "1",
+            **(env or {}),
         },
     )
 
@@ -74,4 +77,28 @@ def test_model_dir_without_config_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     done = _run(tmp_path, f"--model={tmp_path / 'model'}")
     assert done.returncode == 4 and "config.json: missing" in done.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_wikitext_dir_without_test_file_is_a_usage_error(tmp_path: Path) -> None:
+    folder = tmp_path / "wt2"
+    folder.mkdir()
+    (folder / "valid.txt").write_text(" = a = \n some words \n")
+    done = _run(tmp_path, env={"WIKITEXT2_DIR": str(folder)})
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert re.search(r"bad input: .*wt2/test.txt: file not found", done.stderr), done.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"COMPRESS_BENCH_KD_GRID": "huge"}, "kd_grid must be one of"),
+        ({"COMPRESS_BENCH_FINE_PRUNE": "taylor,magic"}, "COMPRESS_BENCH_FINE_PRUNE must be"),
+        ({"COMPRESS_BENCH_PROFILE": "fast"}, "profile must be one of"),
+    ],
+)
+def test_bad_setting_is_a_usage_error(tmp_path: Path, env: dict, message: str) -> None:
+    done = _run(tmp_path, env=env)
+    assert done.returncode == 4 and "bad setting" in done.stderr and message in done.stderr
     assert not (tmp_path / "results").exists()
