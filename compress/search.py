@@ -18,6 +18,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import random
+import socket
 import sys
 import time
 import warnings
@@ -34,6 +37,7 @@ from compress.search_space import (
     SearchError,
     Space,
     choose,
+    configurations,
     key,
     measure,
     pareto_front,
@@ -41,6 +45,9 @@ from compress.search_space import (
 )
 
 METRIC_NAMES = ["drop_pts", "speedup", "size_bytes"]
+OPEN_ATTEMPTS = 3  # a storage that two workers create at once may refuse the first open
+ATTEMPTS = 4  # at most this many trials per configuration asked to be measured
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who measured a trial (shared studies)
 
 
 def _plain(value: Any) -> Any:
@@ -54,16 +61,22 @@ def open_study(space: Space, config: SearchConfig) -> Any:
     import optuna
 
     sampler = optuna.samplers.TPESampler(seed=config.seed)
-    try:
-        study = optuna.create_study(
-            storage=config.storage, study_name=config.study, directions=list(DIRECTIONS),
-            load_if_exists=True, sampler=sampler,
-        )  # fmt: skip
-    except Exception as err:  # a bad URL, a missing driver, an unwritable path, ...
-        raise SearchError(
-            f"storage {config.storage!r} cannot be opened ({type(err).__name__}: {err}); "
-            "expected a database URL Optuna accepts, e.g. sqlite:///results/search.sqlite"
-        ) from err
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            study = optuna.create_study(
+                storage=config.storage, study_name=config.study, directions=list(DIRECTIONS),
+                load_if_exists=True, sampler=sampler,
+            )  # fmt: skip
+            break
+        except Exception as err:  # a bad URL, a missing driver, an unwritable path, ...
+            # ... or two workers creating one new database at once: the loser retries
+            if attempt + 1 == OPEN_ATTEMPTS:
+                raise SearchError(
+                    f"storage {config.storage!r} cannot be opened ({type(err).__name__}: "
+                    f"{err}); expected a database URL Optuna accepts, e.g. "
+                    "sqlite:///results/search.sqlite"
+                ) from err
+            time.sleep(0.5 * (attempt + 1))
     identity, stored = _plain(space.identity), study.user_attrs.get("identity")
     if stored is None:
         study.set_user_attr("identity", identity)
@@ -94,20 +107,31 @@ def evaluations(study: Any) -> list[Evaluation]:
     return list(seen.values())
 
 
-def _objective(space: Space, config: SearchConfig, reference: Built, study: Any) -> Callable:
+def _objective(
+    space: Space, config: SearchConfig, reference: Built, study: Any, measured: list[int]
+) -> Callable:
+    everything = configurations(space.dimensions)
+
     def objective(trial: Any) -> tuple[float, float, float]:
         params = suggest(trial, space.dimensions)
-        done = {key(e.params): e for e in evaluations(study)}.get(key(_plain(params)))
-        if done is not None:  # a configuration is measured once; repeats reuse its figures
-            trial.set_user_attr("same_as", done.trial)
+        measured_now = {key(e.params): e for e in evaluations(study)}
+        done = measured_now.get(key(_plain(params)))
+        if done is not None:  # a configuration is measured once; repeats reuse its figures,
+            trial.set_user_attr("same_as", done.trial)  # and the next trial measures a new one
+            fresh = [c for c in everything if key(_plain(c)) not in measured_now]
+            if fresh:
+                pick = random.Random(config.seed + trial.number).choice(fresh)
+                study.enqueue_trial(pick, skip_if_exists=True)
             return done.values
         try:
             evaluation = measure(space, params, "search", config, reference)
         except Exception as err:
             trial.set_user_attr("error", f"{type(err).__name__}: {err}")
             raise
+        trial.set_user_attr("worker", WORKER)
         data = {**evaluation.to_dict(), "trial": trial.number}
         trial.set_user_attr("evaluation", _plain(data))
+        measured.append(trial.number)
         return evaluation.values
 
     return objective
@@ -126,12 +150,21 @@ def _say(study: Any, trial: Any) -> None:
 
 
 def run_search(space: Space, config: SearchConfig) -> Any:
-    """Add ``config.trials`` trials to the study (failed trials included) and return it."""
+    """Measure ``config.trials`` new configurations into the study and return it. The sampler
+    may propose one already measured (recorded again at no cost); failed trials count as
+    attempts. Stops early when every configuration of the space has been measured, or after
+    ATTEMPTS x ``config.trials`` attempts."""
     study = open_study(space, config)
-    if config.trials:
-        reference = space.build(space.reference)
-        objective = _objective(space, config, reference, study)
-        study.optimize(objective, n_trials=config.trials, catch=(Exception,), callbacks=[_say])
+    if not config.trials:
+        return study
+    reference = space.build(space.reference)
+    measured: list[int] = []
+    objective = _objective(space, config, reference, study, measured)
+    size = len(configurations(space.dimensions))
+    for _ in range(ATTEMPTS * config.trials):
+        if len(measured) >= config.trials or len(evaluations(study)) >= size:
+            break
+        study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[_say])
     return study
 
 
@@ -184,7 +217,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m compress.search", description=__doc__.split("\n")[0]
     )
     p.add_argument("--space", default="fixtures.search_space:mrpc", help="module:function")
-    p.add_argument("--trials", type=int, default=SearchConfig.trials)
+    p.add_argument("--trials", type=int, default=SearchConfig.trials, help="new configurations")
     p.add_argument("--storage", default=SearchConfig.storage, help="database URL (Optuna)")
     p.add_argument("--study", default=SearchConfig.study)
     p.add_argument("--budget", type=float, nargs="+", default=list(SearchConfig.budgets_pts))

@@ -83,7 +83,7 @@ class Space:
 class SearchConfig:
     """How long to search, where the study lives, and how each trial is timed."""
 
-    trials: int = 30  # new trials this invocation adds to the study
+    trials: int = 30  # new configurations this invocation measures into the study
     seed: int = 0  # the sampler's seed
     budgets_pts: tuple[float, ...] = (0.5, 1.0, 2.0)  # quality budgets to answer
     rounds: int = 10  # paired timing rounds per trial
@@ -159,6 +159,18 @@ def suggest(trial: Any, dimensions: Sequence[Dimension]) -> dict[str, Any]:
         if dim.when is None or dim.when(params):
             params[dim.name] = trial.suggest_categorical(dim.name, list(dim.choices))
     return params
+
+
+def configurations(
+    dimensions: Sequence[Dimension], params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every distinct configuration the dimensions allow (``when`` honoured), in order."""
+    params = params or {}
+    for i, dim in enumerate(dimensions):
+        if dim.when is None or dim.when(params):
+            rest = dimensions[i + 1 :]
+            return [c for v in dim.choices for c in configurations(rest, {**params, dim.name: v})]
+    return [params]
 
 
 def measure(
