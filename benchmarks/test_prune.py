@@ -163,7 +163,7 @@ def _measure(benchmark, run: Case, config: PruneConfig, model: nn.Module, timed,
     """Prune, record the figures, finish the case, then assert the invariants."""
     start = time.perf_counter()
     masks = _n_m_masks(model, config)
-    pruned = prune(model, config, masks)
+    pruned = prune(model, config, masks=masks)
     run.report("prune_s", time.perf_counter() - start, "s")
     report = sparsity_report(pruned, config)
     run.report("sparsity", report.sparsity, "frac")  # exact by construction: asserted below

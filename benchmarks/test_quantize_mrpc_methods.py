@@ -119,7 +119,9 @@ def _build(method: Method, request: pytest.FixtureRequest) -> Built:
     if method.id == "torch-dynamic":
         model, config = clf.int8, {"method": "dynamic", **clf.quant_config.to_dict()}
     elif method.id == "torch-static-percentile":
-        model = quantize_static(clf.fp32, request.getfixturevalue("calibration"), STATIC)
+        model = quantize_static(
+            clf.fp32, STATIC, calibration=request.getfixturevalue("calibration")
+        )
         config = STATIC.to_dict()
     elif method.id == "torch-qat":
         capture = request.config.pluginmanager.getplugin("capturemanager")

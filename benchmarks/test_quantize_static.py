@@ -61,8 +61,8 @@ def _quantize(
 ) -> nn.Module:
     train = batches(split.x_train, split.y_train, BATCH, shuffle=True, seed=0)
     if isinstance(config, QATConfig):
-        return train_qat(fp32, train, config, FUSE)
-    return quantize_static(fp32, train, config, FUSE)
+        return train_qat(fp32, config, batches=train, fuse=FUSE)
+    return quantize_static(fp32, config, calibration=train, fuse=FUSE)
 
 
 @pytest.mark.parametrize("config", CASES, ids=_case_id)

@@ -285,10 +285,10 @@ def optim_config(config: DistillConfig) -> OptimConfig:
 
 def distill(
     student: nn.Module,
-    teacher: nn.Module,
-    batches: Sequence[Mapping[str, torch.Tensor]],
     config: DistillConfig,
     *,
+    teacher: nn.Module,
+    batches: Sequence[Mapping[str, torch.Tensor]],
     targets: TeacherTargets | None = None,
     progress: bool = True,
 ) -> nn.Module:

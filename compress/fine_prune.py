@@ -167,9 +167,9 @@ def optim_config(config: StructuredPruneConfig) -> OptimConfig:
 
 def fine_prune(
     model: nn.Module,
-    batches: Callable[[int], list[dict[str, torch.Tensor]]],
     config: StructuredPruneConfig,
     *,
+    batches: Callable[[int], list[dict[str, torch.Tensor]]],
     teacher: nn.Module | None = None,
     threads: int | None = None,
 ) -> FinePruned:

@@ -166,7 +166,7 @@ def _check_units(name: str, weight: torch.Tensor, config: PruneConfig) -> None:
 
 
 def prune(
-    model: nn.Module, config: PruneConfig, masks: Mapping[str, torch.Tensor] | None = None
+    model: nn.Module, config: PruneConfig, *, masks: Mapping[str, torch.Tensor] | None = None
 ) -> nn.Module:
     """A pruned deep copy of ``model`` (masks applied by forward pre-hooks, as torch does).
 

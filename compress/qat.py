@@ -107,7 +107,7 @@ class QATConfig:
 
 
 def prepare_qat(
-    model: nn.Module, config: QATConfig | None = None, fuse: list[list[str]] | None = None
+    model: nn.Module, config: QATConfig | None = None, *, fuse: list[list[str]] | None = None
 ) -> nn.Module:
     """Return a train-mode copy of ``model`` with fake-quant modules inserted; input untouched.
 
@@ -130,9 +130,9 @@ def convert_qat(model: nn.Module) -> nn.Module:
 
 def fit_qat_(
     qat: nn.Module,
-    batches: Sequence[Mapping[str, torch.Tensor]],
     config: QATConfig | None = None,
     *,
+    batches: Sequence[Mapping[str, torch.Tensor]],
     progress: bool = True,
 ) -> nn.Module:
     """Fine-tune a prepared (fake-quant) model in place: cross-entropy on ``labels``, Adam,
@@ -163,10 +163,10 @@ def fit_qat_(
 
 def train_qat(
     model: nn.Module,
-    batches: Sequence[Mapping[str, torch.Tensor]],
     config: QATConfig | None = None,
-    fuse: list[list[str]] | None = None,
     *,
+    batches: Sequence[Mapping[str, torch.Tensor]],
+    fuse: list[list[str]] | None = None,
     progress: bool = True,
 ) -> nn.Module:
     """Fine-tune a fake-quant copy of ``model`` (see ``fit_qat_``) and return it converted to
@@ -177,5 +177,5 @@ def train_qat(
     config = config or QATConfig()
     if not batches:
         raise ValueError("QAT needs at least one training batch; got 0")
-    qat = prepare_qat(model, config, fuse)
-    return convert_qat(fit_qat_(qat, batches, config, progress=progress))
+    qat = prepare_qat(model, config, fuse=fuse)
+    return convert_qat(fit_qat_(qat, config, batches=batches, progress=progress))

@@ -224,8 +224,9 @@ def check_observers_finite(model: nn.Module) -> None:
 
 def quantize_static(
     model: nn.Module,
-    calibration_batches: Iterable[Mapping[str, torch.Tensor]],
     config: StaticQuantConfig | None = None,
+    *,
+    calibration: Iterable[Mapping[str, torch.Tensor]],
     fuse: list[list[str]] | None = None,
 ) -> nn.Module:
     """Return a static int8 copy of ``model`` calibrated on the first batches; input untouched.
@@ -245,7 +246,7 @@ def quantize_static(
     seen = 0
     with torch.inference_mode(), _torch_ao.quiet_deprecations():
         for index, batch in enumerate(
-            itertools.islice(calibration_batches, config.calibration_batches)
+            itertools.islice(calibration, config.calibration_batches)
         ):
             _check_finite_inputs(batch, index)
             logits_of(prepared, batch)

@@ -89,7 +89,9 @@ def test_distill_rejects_teacher_with_other_label_count() -> None:
     student = random_classifier(TINY, num_labels=2, seed=2)
     batch = {**synthetic_batch(TINY["vocab_size"], 4, 8), "labels": torch.tensor([0, 1, 0, 1])}
     with pytest.raises(ValueError, match="teacher predicts 3 labels but the student 2"):
-        distill(student, teacher, [batch], DistillConfig(kd_weight=1.0), progress=False)
+        distill(
+            student, DistillConfig(kd_weight=1.0), teacher=teacher, batches=[batch], progress=False
+        )
 
 
 def test_hidden_states_from_a_model_without_them() -> None:
@@ -99,9 +101,9 @@ def test_hidden_states_from_a_model_without_them() -> None:
         model_outputs(plain, batch, hidden=True)
     config = DistillConfig(cos_weight=1.0, layer_map=((0, 0),))
     with pytest.raises(ValueError, match="does not return hidden states"):
-        distill(plain, TeacherCNN(), [batch], config, progress=False)
+        distill(plain, config, teacher=TeacherCNN(), batches=[batch], progress=False)
     with pytest.raises(ValueError, match="does not return hidden states"):
-        distill(StudentCNN(), plain, [batch], config, progress=False)
+        distill(StudentCNN(), config, teacher=plain, batches=[batch], progress=False)
 
 
 def test_hidden_states_missing_from_output() -> None:
@@ -170,7 +172,7 @@ def test_distill_trains_a_copy_and_leaves_inputs_alone() -> None:
         ce_weight=0.5, kd_weight=0.5, cos_weight=0.2, mse_weight=0.2, layer_map=((0, 0), (1, 1)),
         epochs=3, lr=3e-3, warmup_ratio=0.0,
     )  # fmt: skip
-    trained = distill(student, teacher, data, config, progress=False)
+    trained = distill(student, config, teacher=teacher, batches=data, progress=False)
     assert trained is not student and not trained.training
     assert teacher.training  # its mode is restored
     for k, v in _state(teacher).items():
@@ -192,7 +194,9 @@ def test_distill_is_seeded() -> None:
 
     def run(seed: int) -> nn.Module:
         config = DistillConfig(kd_weight=1.0, epochs=2, seed=seed, lr=1e-3)
-        return distill(student, teacher, data, config, targets=targets, progress=False)
+        return distill(
+            student, config, teacher=teacher, batches=data, targets=targets, progress=False
+        )
 
     a, b, c = run(0), run(0), run(1)
     assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
@@ -204,20 +208,29 @@ def test_distill_checks_targets() -> None:
     teacher = TeacherCNN()
     targets = teacher_targets(teacher, data[:1], progress=False)
     with pytest.raises(ValueError, match="1 teacher targets for 2 batches"):
-        distill(StudentCNN(), teacher, data, DistillConfig(), targets=targets, progress=False)
+        distill(
+            StudentCNN(),
+            DistillConfig(),
+            teacher=teacher,
+            batches=data,
+            targets=targets,
+            progress=False,
+        )
     targets = teacher_targets(teacher, data, progress=False)
     hidden = DistillConfig(cos_weight=1.0, layer_map=((1, 1),))
     with pytest.raises(ValueError, match="lack hidden states"):
-        distill(StudentCNN(), teacher, data, hidden, targets=targets, progress=False)
+        distill(
+            StudentCNN(), hidden, teacher=teacher, batches=data, targets=targets, progress=False
+        )
     with pytest.raises(ValueError, match="at least one"):
-        distill(StudentCNN(), teacher, [], DistillConfig(), progress=False)
+        distill(StudentCNN(), DistillConfig(), teacher=teacher, batches=[], progress=False)
 
 
 def test_frozen_parameters_stay_put() -> None:
     data = _toy_batches(2)
     student = StudentCNN()
     config = DistillConfig(epochs=1, lr=1e-2, frozen=("features.",))
-    trained = distill(student, TeacherCNN(), data, config, progress=False)
+    trained = distill(student, config, teacher=TeacherCNN(), batches=data, progress=False)
     assert torch.equal(trained.features[0].weight, student.features[0].weight)
     assert not torch.equal(trained.head.weight, student.head.weight)
 
@@ -243,7 +256,7 @@ def test_bert_student_distils_with_hidden_losses() -> None:
     ids["attention_mask"][:, 7:] = 0
     data = [{**ids, "labels": torch.tensor([0, 1, 1, 0])}]
     config = DistillConfig(kd_weight=1, cos_weight=1, mse_weight=1, layer_map=((2, 4),), epochs=2)
-    trained = distill(student, teacher, data, config, progress=False)
+    trained = distill(student, config, teacher=teacher, batches=data, progress=False)
     assert trained.config.num_hidden_layers == 2
 
 

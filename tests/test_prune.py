@@ -19,9 +19,7 @@ from compress.sparse import sparsity_report
 from fixtures.bert import TINY, random_classifier, synthetic_batch
 
 # 3x4 weight with distinct magnitudes 1..12 (signs mixed) so L1 choices are unambiguous.
-W = torch.tensor(
-    [[1.0, -2.0, 3.0, -4.0], [-5.0, 6.0, -7.0, 8.0], [9.0, -10.0, 11.0, -12.0]]
-)
+W = torch.tensor([[1.0, -2.0, 3.0, -4.0], [-5.0, 6.0, -7.0, 8.0], [9.0, -10.0, 11.0, -12.0]])
 
 
 def _net() -> nn.Sequential:
@@ -102,7 +100,7 @@ def test_custom_mask_of_wrong_shape_is_rejected() -> None:
     config = PruneConfig("custom_from_mask", targets=("0",))
     expected = r"mask for 0.weight has shape \(4, 3\), expected \(3, 4\)"
     with pytest.raises(ValueError, match=expected):
-        prune(_net(), config, {"0": torch.ones(4, 3)})
+        prune(_net(), config, masks={"0": torch.ones(4, 3)})
 
 
 def test_custom_mask_missing_or_not_binary_is_rejected() -> None:
@@ -110,11 +108,11 @@ def test_custom_mask_missing_or_not_binary_is_rejected() -> None:
     with pytest.raises(ValueError, match="needs masks"):
         prune(_net(), config)
     with pytest.raises(ValueError, match=r"no mask for target module\(s\) \['2'\]"):
-        prune(_net(), config, {"0": torch.ones(3, 4)})
+        prune(_net(), config, masks={"0": torch.ones(3, 4)})
     with pytest.raises(ValueError, match="only 0 and 1"):
-        prune(_net(), config, {"0": torch.full((3, 4), 0.5), "2": torch.ones(2, 3)})
+        prune(_net(), config, masks={"0": torch.full((3, 4), 0.5), "2": torch.ones(2, 3)})
     with pytest.raises(ValueError, match="only used by custom_from_mask"):
-        prune(_net(), PruneConfig("l1_unstructured"), {"0": torch.ones(3, 4)})
+        prune(_net(), PruneConfig("l1_unstructured"), masks={"0": torch.ones(3, 4)})
 
 
 # ---- exact sparsity, by hand ----------------------------------------------------------------
@@ -159,7 +157,7 @@ def test_global_unstructured_ranks_across_layers() -> None:
 
 def test_custom_from_mask_applies_the_mask() -> None:
     mask = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]])
-    pruned = prune(_net(), PruneConfig("custom_from_mask", targets=("0",)), {"0": mask})
+    pruned = prune(_net(), PruneConfig("custom_from_mask", targets=("0",)), masks={"0": mask})
     assert torch.equal(pruned[0].weight, W * mask)
 
 

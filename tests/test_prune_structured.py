@@ -189,7 +189,7 @@ def test_fine_prune_reaches_the_target(score: str) -> None:
     config = StructuredPruneConfig(
         head_sparsity=0.5, ffn_sparsity=0.75, score=score, epochs=2, update_every=1
     )
-    result = fine_prune(model, lambda epoch: data, config, teacher=model)
+    result = fine_prune(model, config, batches=lambda epoch: data, teacher=model)
     assert result.masks.kept()["heads"] and sum(result.masks.kept()["heads"]) == 4  # 8 - 4
     assert sum(result.masks.kept()["ffn"]) == 128  # 512 - 384
     assert [h["head"] for h in result.history] == sorted(h["head"] for h in result.history)

@@ -49,13 +49,13 @@ def test_stubbing_a_model_without_linear_is_an_error() -> None:
 
 def test_model_scope_without_stubs_is_a_clear_error(tiny, batches) -> None:
     with pytest.raises(ValueError, match="use modules='linear'"):
-        quantize_static(tiny, batches, StaticQuantConfig(modules="model"))
+        quantize_static(tiny, StaticQuantConfig(modules="model"), calibration=batches)
 
 
 @pytest.mark.parametrize("observer", ["minmax", "percentile"])
 def test_linear_scope_static_int8(tiny, batches, observer: str) -> None:
     config = StaticQuantConfig(observer=observer, modules="linear", percentile=99.9)
-    int8 = quantize_static(tiny, batches, config)
+    int8 = quantize_static(tiny, config, calibration=batches)
     quantized = [m for m in int8.modules() if isinstance(m, nnq.Linear)]
     assert len(quantized) == _linears(tiny), "every Linear should run in int8"
     assert not any(type(m) is nn.LayerNorm and hasattr(m, "scale") for m in int8.modules())
@@ -75,7 +75,7 @@ def test_linear_scope_qat_state_round_trips(tiny, batches) -> None:
     """The cached form of BERT QAT: train fake-quant, save state, rebuild, convert: same int8."""
     config = QATConfig(epochs=1, lr=1e-4, modules="linear")
     labelled = [{**b, "labels": torch.tensor([0, 1, 0, 1])} for b in batches]
-    qat = fit_qat_(prepare_qat(tiny, config), labelled, config, progress=False)
+    qat = fit_qat_(prepare_qat(tiny, config), config, batches=labelled, progress=False)
     assert any(isinstance(m, FakeQuantizeBase) for m in qat.modules())
     rebuilt = prepare_qat(tiny, config)
     rebuilt.load_state_dict(qat.state_dict())
@@ -131,7 +131,7 @@ def test_percentile_qat_freezes_observers_after_the_given_steps(tiny, batches) -
         freeze_observers_after=3,
     )
     labelled = [{**b, "labels": torch.tensor([0, 1, 0, 1])} for b in batches]
-    qat = fit_qat_(prepare_qat(tiny, config), labelled, config, progress=False)
+    qat = fit_qat_(prepare_qat(tiny, config), config, batches=labelled, progress=False)
     fakes = [m for m in qat.modules() if isinstance(m, FakeQuantizeBase)]
     assert fakes and all(int(m.observer_enabled[0]) == 0 for m in fakes)
     assert "p99.99" in config.id
@@ -143,7 +143,7 @@ def test_percentile_qat_freezes_observers_after_the_given_steps(tiny, batches) -
 def test_observers_keep_running_without_freeze(tiny, batches) -> None:
     config = QATConfig(epochs=1, lr=1e-4, modules="linear")
     labelled = [{**b, "labels": torch.tensor([0, 1, 0, 1])} for b in batches]
-    qat = fit_qat_(prepare_qat(tiny, config), labelled, config, progress=False)
+    qat = fit_qat_(prepare_qat(tiny, config), config, batches=labelled, progress=False)
     fakes = [m for m in qat.modules() if isinstance(m, FakeQuantizeBase)]
     assert all(int(m.observer_enabled[0]) == 1 for m in fakes)
 
