@@ -37,11 +37,11 @@ MIN_FP32_ACCURACY = 0.95  # the fp32 model must have learned the task for the dr
 
 CASES: list[StaticQuantConfig | QATConfig] = [
     *(
-        StaticQuantConfig(observer=observer, per_channel_weights=per_channel)
+        StaticQuantConfig(observer=observer, per_channel_weights=per_channel, fuse=FUSE)
         for observer in ("minmax", "histogram")
         for per_channel in (True, False)
     ),
-    QATConfig(epochs=3, lr=1e-4),  # fine-tunes the trained fp32 weights, so a small lr
+    QATConfig(epochs=3, lr=1e-4, fuse=FUSE),  # fine-tunes the trained fp32 weights, so a small lr
 ]
 
 
@@ -61,8 +61,8 @@ def _quantize(
 ) -> nn.Module:
     train = batches(split.x_train, split.y_train, BATCH, shuffle=True, seed=0)
     if isinstance(config, QATConfig):
-        return train_qat(fp32, config, batches=train, fuse=FUSE)
-    return quantize_static(fp32, config, calibration=train, fuse=FUSE)
+        return train_qat(fp32, config, batches=train)
+    return quantize_static(fp32, config, calibration=train)
 
 
 @pytest.mark.parametrize("config", CASES, ids=_case_id)

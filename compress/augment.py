@@ -18,9 +18,12 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch.nn import functional as F
+
+from compress.config import config_from_dict
 
 UNLABELED = -1  # label of an augmented example until the teacher labels it
 WORD = re.compile(r"[a-z]{2,}")  # replaceable: a whole vocabulary entry of 2+ ascii letters
@@ -49,6 +52,11 @@ class AugmentConfig:
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form (part of a distilled model's cache key)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AugmentConfig:
+        """The config ``to_dict`` wrote (validated again)."""
+        return config_from_dict(cls, data, ())
 
 
 def word_neighbours(

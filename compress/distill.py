@@ -17,6 +17,7 @@ import inspect
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from compress.augment import UNLABELED
+from compress.config import config_from_dict
 from compress.distill_losses import (
     check_label_counts,
     cosine_hidden_loss,
@@ -124,6 +126,11 @@ class DistillConfig:
         d["layer_map"] = [list(p) for p in self.layer_map]
         d["frozen"] = list(self.frozen)
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DistillConfig:
+        """The config ``to_dict`` wrote (validated again)."""
+        return config_from_dict(cls, data, ())
 
 
 def model_outputs(

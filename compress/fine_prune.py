@@ -24,10 +24,12 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from compress.config import config_from_dict
 from compress.distill_losses import soft_target_loss
 from compress.measure import pinned_threads
 from compress.prune_structured import (
@@ -85,6 +87,11 @@ class StructuredPruneConfig:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StructuredPruneConfig:
+        """The config ``to_dict`` wrote (validated again)."""
+        return config_from_dict(cls, data, ())
 
 
 def cubic_sparsity(step: int, total: int, final: float, warmup: int, cooldown: int) -> float:

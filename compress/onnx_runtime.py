@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime
@@ -25,6 +26,8 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 from torch import nn
+
+from compress.config import config_from_dict
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 LM_NAMES = ("tokens", "h0", "c0")
@@ -54,6 +57,11 @@ class OrtConfig:
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OrtConfig:
+        """The config ``to_dict`` wrote (validated again)."""
+        return config_from_dict(cls, data, ())
 
 
 def _example_inputs(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:

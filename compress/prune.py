@@ -16,10 +16,13 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils import prune as tprune
+
+from compress.config import config_from_dict
 
 METHODS = (
     "random_unstructured",
@@ -113,6 +116,11 @@ class PruneConfig:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["targets"], out["module_types"] = list(self.targets), list(self.module_types)
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PruneConfig:
+        """The config ``to_dict`` wrote (validated again)."""
+        return config_from_dict(cls, data, ())
 
 
 def _norm(n: int | float | str) -> int | float | str:

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from compress import _torch_ao
+from compress.config import config_from_dict
 from compress.evaluate import logits_of
 from compress.quantize import check_engine, resolve_engine
 from compress.quantize_static import (
@@ -50,8 +51,14 @@ class QATConfig:
     # Stop updating every observer after this many steps (0: never), so the rest of training
     # adapts the weights to fixed int8 grids: calibrate first, then train.
     freeze_observers_after: int = 0
+    # module-name groups fused before quantization (e.g. (("conv1", "relu1"),)): part of
+    # the config because fusing changes the result
+    fuse: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fuse", tuple(tuple(group) for group in self.fuse))
+        if not all(group and all(isinstance(n, str) for n in group) for group in self.fuse):
+            raise ValueError(f"fuse must be groups of module names, got {self.fuse!r}")
         if self.modules not in SCOPES:
             raise ValueError(f"unknown modules {self.modules!r}; expected one of {SCOPES}")
         if self.activation_observer not in ACTIVATION_OBSERVERS:
@@ -103,22 +110,28 @@ class QATConfig:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form, with the engine resolved."""
-        return {"method": "qat", **asdict(self), "engine": self.resolved_engine}
+        out = {"method": "qat", **asdict(self), "engine": self.resolved_engine}
+        fuse = out.pop("fuse")  # absent when empty: dicts written before the field stay identical
+        if fuse:
+            out["fuse"] = [list(group) for group in fuse]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QATConfig:
+        """The config ``to_dict`` wrote (validated again)."""
+        return config_from_dict(cls, data, ("method",))
 
 
-def prepare_qat(
-    model: nn.Module, config: QATConfig | None = None, *, fuse: list[list[str]] | None = None
-) -> nn.Module:
+def prepare_qat(model: nn.Module, config: QATConfig | None = None) -> nn.Module:
     """Return a train-mode copy of ``model`` with fake-quant modules inserted; input untouched.
 
     With ``config.modules == "model"``, ``model`` must contain a QuantStub/DeQuantStub pair;
-    with ``"linear"`` each nn.Linear gets its own. ``fuse`` lists module-name groups to fuse
-    first (e.g. ``[["conv1", "relu1"]]``).
+    with ``"linear"`` each nn.Linear gets its own; ``config.fuse`` groups are fused first.
     """
     config = config or QATConfig()
     work = copy.deepcopy(model).train()
-    if fuse:
-        work = _torch_ao.fuse_modules_qat(work, fuse)
+    if config.fuse:
+        work = _torch_ao.fuse_modules_qat(work, [list(group) for group in config.fuse])
     torch.backends.quantized.engine = config.resolved_engine
     return _torch_ao.prepare_qat(assign_qconfig(work, config.qconfig(), config.modules))
 
@@ -166,7 +179,6 @@ def train_qat(
     config: QATConfig | None = None,
     *,
     batches: Sequence[Mapping[str, torch.Tensor]],
-    fuse: list[list[str]] | None = None,
     progress: bool = True,
 ) -> nn.Module:
     """Fine-tune a fake-quant copy of ``model`` (see ``fit_qat_``) and return it converted to
@@ -177,5 +189,5 @@ def train_qat(
     config = config or QATConfig()
     if not batches:
         raise ValueError("QAT needs at least one training batch; got 0")
-    qat = prepare_qat(model, config, fuse=fuse)
+    qat = prepare_qat(model, config)
     return convert_qat(fit_qat_(qat, config, batches=batches, progress=progress))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from compress import _torch_ao
+from compress.config import config_from_dict
 
 # Module types dynamic quantization can replace, by the name users write in configs.
 QUANTIZABLE_TYPES: dict[str, type[nn.Module]] = {
@@ -114,7 +115,7 @@ class DynamicQuantConfig:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> DynamicQuantConfig:
         """The config ``to_dict`` wrote (the resolved engine is kept as written)."""
-        return cls(**data)  # type: ignore[arg-type]
+        return config_from_dict(cls, data)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from compress import _torch_ao
+from compress.config import config_from_dict
 from compress.evaluate import logits_of
 from compress.quantize import check_engine, resolve_engine
 
@@ -140,8 +141,14 @@ class StaticQuantConfig:
     engine: str = "auto"  # quantized engine; "auto" picks compress.quantize.default_engine()
     calibration_batches: int = 8  # how many batches the observers see (at most)
     modules: str = "model"  # "model": between the model's own stubs; "linear": every nn.Linear
+    # module-name groups fused before quantization (e.g. (("conv1", "relu1"),)): part of
+    # the config because fusing changes the result
+    fuse: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fuse", tuple(tuple(group) for group in self.fuse))
+        if not all(group and all(isinstance(n, str) for n in group) for group in self.fuse):
+            raise ValueError(f"fuse must be groups of module names, got {self.fuse!r}")
         if self.modules not in SCOPES:
             raise ValueError(f"unknown modules {self.modules!r}; expected one of {SCOPES}")
         if self.observer not in OBSERVERS:
@@ -192,7 +199,14 @@ class StaticQuantConfig:
         }
         if self.observer == "percentile":
             out["percentile"] = self.percentile
+        if self.fuse:  # absent when empty: dicts written before the field stay identical
+            out["fuse"] = [list(group) for group in self.fuse]
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StaticQuantConfig:
+        """The config ``to_dict`` wrote (validated again)."""
+        return config_from_dict(cls, data, ("method",))
 
 
 def _check_finite_inputs(batch: Mapping[str, torch.Tensor], index: int) -> None:
@@ -227,27 +241,24 @@ def quantize_static(
     config: StaticQuantConfig | None = None,
     *,
     calibration: Iterable[Mapping[str, torch.Tensor]],
-    fuse: list[list[str]] | None = None,
 ) -> nn.Module:
     """Return a static int8 copy of ``model`` calibrated on the first batches; input untouched.
 
     With ``config.modules == "model"``, ``model`` must contain a QuantStub/DeQuantStub pair
-    around its int8 part; with ``"linear"``, each nn.Linear gets its own pair. ``fuse`` lists
-    module-name groups to fuse first (e.g. ``[["conv1", "relu1"]]``). Batches are dicts fed as
+    around its int8 part; with ``"linear"``, each nn.Linear gets its own pair; ``config.fuse``
+    groups are fused first. Batches are dicts fed as
     ``model(**batch)`` minus ``labels``. Sets ``torch.backends.quantized.engine`` to the
     config's engine and leaves it set: weights are packed for that engine.
     """
     config = config or StaticQuantConfig()
     work = copy.deepcopy(model).eval()
-    if fuse:
-        work = _torch_ao.fuse_modules(work, fuse)
+    if config.fuse:
+        work = _torch_ao.fuse_modules(work, [list(group) for group in config.fuse])
     torch.backends.quantized.engine = config.resolved_engine
     prepared = _torch_ao.prepare(assign_qconfig(work, config.qconfig(), config.modules))
     seen = 0
     with torch.inference_mode(), _torch_ao.quiet_deprecations():
-        for index, batch in enumerate(
-            itertools.islice(calibration, config.calibration_batches)
-        ):
+        for index, batch in enumerate(itertools.islice(calibration, config.calibration_batches)):
             _check_finite_inputs(batch, index)
             logits_of(prepared, batch)
             seen += 1

@@ -16,6 +16,8 @@ from typing import Any
 
 from torch import nn
 
+from compress.config import config_from_dict
+
 SCHEMES = ("int8-dynamic", "int8-weight-only", "int4-weight-only")
 
 
@@ -48,6 +50,11 @@ class TorchaoConfig:
             out["group_size"] = self.group_size
         out["torchao"] = torchao_version()
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TorchaoConfig:
+        """The config ``to_dict`` wrote (validated again)."""
+        return config_from_dict(cls, data, ("backend", "torchao"))
 
     def torchao_config(self) -> Any:
         """The torchao config object this scheme names."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from compress.config import config_from_dict
 from compress.gates import quality_drop_metric, speedup_metric
 from compress.measure import paired_speedup
 
@@ -107,7 +108,7 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from compress.config import config_from_dict
+
 KINDS = ("adamw", "adam", "sgd")
 NO_DECAY = ("none", "bias-layernorm", "vectors-layernorm")
 SCHEDULES = ("constant", "linear")
@@ -67,7 +69,7 @@ class OptimConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OptimConfig:
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 def param_groups(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -100,19 +102,19 @@ def test_auto_engine_resolves_and_is_recorded() -> None:
 
 def test_zero_calibration_batches_is_an_error(tiny: nn.Module) -> None:
     with pytest.raises(ValueError, match=r"^calibration needs at least one batch; got 0$"):
-        quantize_static(tiny, StaticQuantConfig(), calibration=[], fuse=FUSE)
+        quantize_static(tiny, replace(StaticQuantConfig(), fuse=FUSE), calibration=[])
 
 
 def test_nan_input_names_the_batch(tiny: nn.Module, calib: list) -> None:
     calib[2]["x"][0, 0, 3, 3] = float("nan")
     with pytest.raises(ValueError, match=r"calibration batch 2: input 'x' has 1 NaN/inf"):
-        quantize_static(tiny, StaticQuantConfig(), calibration=calib, fuse=FUSE)
+        quantize_static(tiny, replace(StaticQuantConfig(), fuse=FUSE), calibration=calib)
 
 
 def test_batches_past_the_limit_are_not_read(tiny: nn.Module, calib: list) -> None:
     calib[3]["x"][:] = float("inf")  # would fail if read; calibration_batches=3 stops before it
     config = StaticQuantConfig(calibration_batches=3)
-    out = quantize_static(tiny, config, calibration=iter(calib), fuse=FUSE)
+    out = quantize_static(tiny, replace(config, fuse=FUSE), calibration=iter(calib))
     with torch.inference_mode():
         assert torch.isfinite(out(x=calib[0]["x"])).all()
 
@@ -122,7 +124,9 @@ def test_overflowing_activations_are_an_error(tiny: nn.Module) -> None:
         tiny.conv1.weight.fill_(1e38)  # finite input and weights, inf after conv1
     huge = [{"x": torch.ones(2, 1, 8, 8)}]
     with pytest.raises(ValueError, match=r"observer\(s\) \[.*\] recorded a non-finite"):
-        quantize_static(tiny, StaticQuantConfig(observer="minmax"), calibration=huge, fuse=FUSE)
+        quantize_static(
+            tiny, replace(StaticQuantConfig(observer="minmax"), fuse=FUSE), calibration=huge
+        )
 
 
 def test_unfed_observers_are_reported() -> None:
@@ -136,7 +140,7 @@ def test_static_int8_is_close_and_leaves_input_alone(
     tiny: nn.Module, calib: list, config: StaticQuantConfig
 ) -> None:
     before = _state(tiny)
-    quantized = quantize_static(tiny, config, calibration=calib, fuse=FUSE)
+    quantized = quantize_static(tiny, replace(config, fuse=FUSE), calibration=calib)
     assert _same_state(tiny, before)
     assert isinstance(tiny.conv1, nn.Conv2d) and not hasattr(tiny, "qconfig")
     assert isinstance(quantized.conv1, nniq.ConvReLU2d)
@@ -174,7 +178,7 @@ def test_percentile_observer_keeps_the_widest_range() -> None:
 @pytest.mark.parametrize("config", QAT_CONFIGS, ids=lambda c: c.id)
 def test_prepare_and_convert_qat(tiny: nn.Module, calib: list, config: QATConfig) -> None:
     before = _state(tiny)
-    prepared = prepare_qat(tiny, config, fuse=FUSE)
+    prepared = prepare_qat(tiny, replace(config, fuse=FUSE))
     assert _same_state(tiny, before) and not tiny.training
     assert prepared.training
     fakes = [m for m in prepared.modules() if isinstance(m, FakeQuantizeBase)]
@@ -196,7 +200,7 @@ def test_train_qat_keeps_a_trained_model_accurate(tmp_path) -> None:
     assert _same_state(again, _state(fp32))
     before = _state(fp32)
     train = batches(split.x_train, split.y_train, 64, shuffle=True, seed=0)
-    int8 = train_qat(fp32, QATConfig(epochs=1, lr=1e-4), batches=train, fuse=FUSE, progress=False)
+    int8 = train_qat(fp32, QATConfig(epochs=1, lr=1e-4, fuse=FUSE), batches=train, progress=False)
     assert _same_state(fp32, before)
     assert isinstance(int8.conv2, nniq.ConvReLU2d)
     with torch.inference_mode():
@@ -221,4 +225,4 @@ def test_digits_split_is_stratified_and_deterministic() -> None:
 
 def test_train_qat_needs_batches(tiny: nn.Module) -> None:
     with pytest.raises(ValueError, match="at least one training batch"):
-        train_qat(tiny, QATConfig(), batches=[], fuse=FUSE)
+        train_qat(tiny, QATConfig(fuse=FUSE), batches=[])
