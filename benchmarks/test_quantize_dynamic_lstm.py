@@ -20,7 +20,12 @@ import pytest
 import torch
 
 from compress.case import Case
-from compress.measure import count_parameters, pinned_threads, serialized_size
+from compress.measure import (
+    count_parameters,
+    expected_dynamic_int8_size,
+    pinned_threads,
+    serialized_size,
+)
 from compress.onnx_runtime import OrtConfig, OrtLM, export_onnx_lm, onnx_file_size, ort_quantize
 from compress.quantize import quantize_dynamic
 from fixtures.lstm_lm import LMConfig, RNNModel, TrainedLM, evaluate_lm
@@ -102,23 +107,6 @@ def lm_pair(profile: Profile, wikitext2: WikiText2, lstm_lm: TrainedLM, lstm_pai
     return LMPair(lstm_pair.fp32, lstm_pair.int8, lstm_lm, wikitext2, wikitext2.eval[:n], data)
 
 
-def quantized_weight_bytes(model: torch.nn.Module) -> int:
-    """fp32 bytes of the weight matrices dynamic int8 replaces: LSTM weight_* and Linear.weight."""
-    total = 0
-    for module in model.modules():
-        if isinstance(module, torch.nn.LSTM):
-            names = [n for n, _ in module.named_parameters() if n.startswith("weight_")]
-            total += sum(getattr(module, n).numel() * 4 for n in names)
-        elif isinstance(module, torch.nn.Linear):
-            total += module.weight.numel() * 4
-    return total
-
-
-def expected_int8_size(fp32: torch.nn.Module) -> float:
-    """fp32 checkpoint size minus 3/4 of the quantized weights (int8 = 1/4 of fp32 bytes)."""
-    return serialized_size(fp32) - 0.75 * quantized_weight_bytes(fp32)
-
-
 def record_losses(case: Case, names: tuple[str, str], loss_ref: float, loss: float) -> None:
     """Both losses (nats/token) and the change, gated at MAX_LOSS_DELTA. No CI: evaluate_lm
     returns only the whole-stream mean, and its windows share the carried state."""
@@ -153,7 +141,7 @@ def test_lstm_lm_int8(benchmark, new_case, min_speedup: float, lm_pair: LMPair) 
         rounds=SPEED_ROUNDS,
         warmup=1,
     )
-    size8, expected8 = serialized_size(pair.int8), expected_int8_size(pair.fp32)
+    size8, expected8 = serialized_size(pair.int8), expected_dynamic_int8_size(pair.fp32)
     case.sizes(serialized_size(pair.fp32), size8)
     case.report("size_expected_bytes", expected8, "bytes")
     case.finish(benchmark.extra_info)
@@ -210,7 +198,7 @@ def test_reference_architecture_sizes(benchmark, new_case) -> None:
     fp32 = RNNModel(REFERENCE).eval()
     int8 = benchmark.pedantic(quantize_dynamic, args=(fp32, QUANT), rounds=1, iterations=1)
     size32, size8 = serialized_size(fp32), serialized_size(int8)
-    expected8 = expected_int8_size(fp32)
+    expected8 = expected_dynamic_int8_size(fp32)
     case = new_case(
         config=QUANT.to_dict(),
         model={

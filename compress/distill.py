@@ -344,3 +344,26 @@ def distill(
         fit(loop, epoch_batches, loss, epochs=config.epochs, total=steps,
             desc=f"distill {config.id}", progress=progress)  # fmt: skip
     return work.eval()
+
+
+def student_from_teacher(teacher: nn.Module, layers: tuple[int, ...] = (0, 2, 4)) -> nn.Module:
+    """A model of the teacher's class (a BERT-family classifier: ``*.encoder.layer.<i>.*``
+    parameters) with ``len(layers)`` encoder layers copied from ``teacher``'s ``layers``
+    (embeddings, pooler and classifier copied too); the teacher is untouched."""
+    n = teacher.config.num_hidden_layers
+    if not layers or len(set(layers)) != len(layers) or not all(0 <= i < n for i in layers):
+        raise ValueError(f"layers must be distinct indices in 0..{n - 1}, got {layers}")
+    config = teacher.config.__class__.from_dict(teacher.config.to_dict())
+    config.num_hidden_layers = len(layers)
+    student = type(teacher)(config)
+    state = {}
+    for name, value in teacher.state_dict().items():
+        if ".encoder.layer." in name:
+            head, rest = name.split(".encoder.layer.", 1)
+            index, tail = rest.split(".", 1)
+            if int(index) not in layers:
+                continue
+            name = f"{head}.encoder.layer.{layers.index(int(index))}.{tail}"
+        state[name] = value.clone()
+    student.load_state_dict(state, strict=True)
+    return student.eval()

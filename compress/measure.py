@@ -49,6 +49,25 @@ def linear_weight_bytes(model: nn.Module) -> int:
     return total
 
 
+def replaced_weight_bytes(model: nn.Module) -> int:
+    """fp32 bytes of the weight matrices dynamic int8 replaces: every LSTM ``weight_*`` and
+    every Linear weight (biases stay fp32)."""
+    total = 0
+    for module in model.modules():
+        if isinstance(module, nn.LSTM):
+            names = [n for n, _ in module.named_parameters() if n.startswith("weight_")]
+            total += sum(getattr(module, n).numel() * 4 for n in names)
+        elif isinstance(module, nn.Linear):
+            total += module.weight.numel() * 4
+    return total
+
+
+def expected_dynamic_int8_size(fp32: nn.Module) -> float:
+    """The fp32 checkpoint's size minus 3/4 of the replaced weights (int8 is 1/4 of fp32):
+    what dynamic int8 of every LSTM and Linear should weigh, scales aside."""
+    return serialized_size(fp32) - 0.75 * replaced_weight_bytes(fp32)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of weights, counting packed int8 Linear weights as parameters too."""
     total = sum(p.numel() for p in model.parameters())

@@ -17,6 +17,7 @@ from compress.distill import (
     distill,
     distillation_loss,
     model_outputs,
+    student_from_teacher,
     teacher_targets,
 )
 from compress.distill_losses import soft_target_loss
@@ -29,7 +30,6 @@ from fixtures.distill import (
     TeacherCNN,
     digits_teacher,
     distilled_digits_student,
-    student_from_teacher,
 )
 
 

@@ -93,3 +93,14 @@ def test_more_threads_than_cores_is_refused() -> None:
     with pytest.raises(ValueError, match=f"exceeds the {available_cores()} cores"), too_many:
         pass
     assert torch.get_num_threads() == before
+
+
+def test_replaced_weight_bytes_counts_lstm_and_linear_weights_only() -> None:
+    from compress.measure import expected_dynamic_int8_size, replaced_weight_bytes
+
+    model = torch.nn.ModuleDict({"lstm": torch.nn.LSTM(4, 8), "out": torch.nn.Linear(8, 3)})
+    lstm_weights = (4 * 32 + 8 * 32) * 4  # weight_ih (32x4) and weight_hh (32x8), fp32
+    assert replaced_weight_bytes(model) == lstm_weights + 8 * 3 * 4
+    assert expected_dynamic_int8_size(model) == serialized_size(model) - 0.75 * (
+        lstm_weights + 96
+    )
