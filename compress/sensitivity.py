@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from compress.distill_losses import soft_target_loss
 from compress.evaluate import logits_of
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 
@@ -24,9 +24,9 @@ def linear_names(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
 
 
-def _log_probs(model: nn.Module, batches: Sequence[Mapping[str, torch.Tensor]]) -> torch.Tensor:
+def _logits(model: nn.Module, batches: Sequence[Mapping[str, torch.Tensor]]) -> torch.Tensor:
     with torch.inference_mode():
-        return torch.cat([F.log_softmax(logits_of(model, b).float(), -1) for b in batches])
+        return torch.cat([logits_of(model, b).float() for b in batches])
 
 
 def rank_linear_layers(
@@ -42,13 +42,12 @@ def rank_linear_layers(
     if not names:
         raise ValueError("the model has no nn.Linear layer to rank")
     config = config or DynamicQuantConfig()
-    reference = _log_probs(model, batches)
+    reference = _logits(model, batches)
     scores = []
     for name in names:
         others = tuple(n for n in names if n != name)
         one = DynamicQuantConfig(config.module_types, config.dtype, config.engine, others,
                                  config.fixed_point)  # fmt: skip
-        moved = _log_probs(quantize_dynamic(model, one), batches)
-        kl = F.kl_div(moved, reference, log_target=True, reduction="batchmean")
-        scores.append((name, float(kl)))
+        moved = _logits(quantize_dynamic(model, one), batches)
+        scores.append((name, float(soft_target_loss(moved, reference, temperature=1.0))))
     return sorted(scores, key=lambda item: -item[1])
