@@ -179,7 +179,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"compress-bench: model {spec}; GLUE_DIR {glue}; --task {settings.task}",
         f"compress-bench: machine {fp['cpu_model']} [{' '.join(fp['isa'])}], int8 engine "
         f"{fp['quantized_engine']}, fingerprint {fp['id']}; timed cases run on 1 thread",
-    ] + [f"compress-bench: kernel ISA capped by {fp['isa_caps']}"] * bool(fp.get("isa_caps"))
+    ] + ([f"compress-bench: kernel ISA capped by {fp['isa_caps']}"] if "isa_caps" in fp else [])
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:

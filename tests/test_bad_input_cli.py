@@ -102,3 +102,13 @@ def test_bad_setting_is_a_usage_error(tmp_path: Path, env: dict, message: str) -
     done = _run(tmp_path, env=env)
     assert done.returncode == 4 and "bad setting" in done.stderr and message in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "env", [{}, {"FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}], ids=["plain", "capped"]
+)
+def test_report_header_names_the_machine(tmp_path: Path, env: dict) -> None:
+    done = _run(tmp_path, "--collect-only", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "compress-bench: machine" in done.stdout
+    assert ("kernel ISA capped by" in done.stdout) is bool(env)
