@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -224,7 +223,3 @@ def choose(evaluations: Sequence[Evaluation], budget_pts: float) -> Evaluation |
 def key(params: dict[str, Any]) -> str:
     """A configuration's identity in the study (order-free)."""
     return json.dumps(params, sort_keys=True, default=str)
-
-
-def finite(values: Sequence[float]) -> bool:
-    return all(math.isfinite(v) for v in values)
