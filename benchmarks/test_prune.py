@@ -1,6 +1,7 @@
 """Weight pruning with torch.nn.utils.prune: what every method x amount really buys.
 
-One case per (method, amount) on two real models: the MiniLM-L6 fine-tuned on ``--task``
+One case per (method, amount; the amounts come from the profile: 10-90% in steps of 20 in full,
+10/50/90% in quick; structured methods stop at 50%) on two real models: the MiniLM-L6 fine-tuned on ``--task``
 (default MRPC; its 36 encoder Linear weights pruned, F1 on the task's dev split) and the digits
 CNN (every conv and linear weight, accuracy on the 450-image test split). Each case records the
 real sparsity, the dense checkpoint sizes, the size of two sparse encodings (torch CSR with
@@ -49,32 +50,45 @@ from compress.results import Metric
 from compress.sparse import SparsityReport, sparse_size, sparsity_report
 from compress.stats import accuracy, f1_binary, speedup_ci
 from fixtures.digits import DigitsRecipe, DigitsSplit, batches
+from fixtures.profiles import Profile, get_profile
+from fixtures.settings import settings_of
 
 pytestmark = pytest.mark.timed
 
 BERT_TARGETS = {"targets": ("bert.encoder.*",), "module_types": ("Linear",)}
 CNN_TARGETS = {"targets": ("*",), "module_types": ("Linear", "Conv2d")}
-UNSTRUCTURED_AMOUNTS = (0.1, 0.3, 0.5, 0.7, 0.9)
-STRUCTURED_AMOUNTS = (0.1, 0.3, 0.5)
+# amounts come from the profile (full: 0.1 0.3 0.5 0.7 0.9); structured ones stop at 0.5
+STRUCTURED_MAX = 0.5
 EVAL_BATCH = 32  # task dev examples per batch, sorted by length and trimmed (quality only)
-LATENCY_ROUNDS = 16
+LATENCY_ROUNDS = 16  # paired rounds in the full profile (scaled by the profile)
+ROW_ROUNDS = 5  # rounds of the pytest-benchmark row (scaled likewise)
 SIZE_TOLERANCE = 0.001  # dense checkpoint of the permanent pruned model vs the original
 NO_SPEED_BAND = 1.3  # masked dense latency / original must stay inside (1/band, band)
 ENCODING_TOLERANCE = 0.01  # compare: a sparse encoding may grow 1% between runs
 
 
-def _cases(targets: dict[str, tuple[str, ...]]) -> list[PruneConfig]:
+def _cases(targets: dict[str, tuple[str, ...]], amounts: tuple[float, ...]) -> list[PruneConfig]:
+    structured = [a for a in amounts if a <= STRUCTURED_MAX]
     return [
         *(
             PruneConfig(method, amount, **targets)
             for method in ("random_unstructured", "l1_unstructured")
-            for amount in UNSTRUCTURED_AMOUNTS
+            for amount in amounts
         ),
-        *(PruneConfig("global_unstructured", a, **targets) for a in UNSTRUCTURED_AMOUNTS),
-        *(PruneConfig("random_structured", a, dim=0, **targets) for a in STRUCTURED_AMOUNTS),
-        *(PruneConfig("ln_structured", a, n=2, dim=0, **targets) for a in STRUCTURED_AMOUNTS),
+        *(PruneConfig("global_unstructured", a, **targets) for a in amounts),
+        *(PruneConfig("random_structured", a, dim=0, **targets) for a in structured),
+        *(PruneConfig("ln_structured", a, n=2, dim=0, **targets) for a in structured),
         PruneConfig("custom_from_mask", **targets),  # 2:4 semi-structured, by magnitude
     ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every method at the profile's amounts, on the model of the test."""
+    targets = {"test_prune_bert": BERT_TARGETS, "test_prune_digits": CNN_TARGETS}
+    if metafunc.function.__name__ in targets:
+        amounts = get_profile(settings_of(metafunc.config).profile).prune_amounts
+        cases = _cases(targets[metafunc.function.__name__], amounts)
+        metafunc.parametrize("config", cases, ids=lambda c: c.id)
 
 
 @dataclass(frozen=True)
@@ -137,11 +151,13 @@ def _csr_bytes_formula(pruned: nn.Module, config: PruneConfig) -> tuple[int, int
     return csr, dense
 
 
-def _latency_ratio(run: Case, model: nn.Module, permanent: nn.Module, timed: dict) -> Metric:
+def _latency_ratio(
+    run: Case, model: nn.Module, permanent: nn.Module, timed: dict, rounds: int
+) -> Metric:
     """Original / permanent-pruned latency, paired on 1 thread: shown with its CI, never gated
     as a speedup (masks are not meant to buy any; NO_SPEED_BAND is asserted by hand)."""
     speed = paired_speedup(
-        forward_fn(model, timed), forward_fn(permanent, timed), rounds=LATENCY_ROUNDS, warmup=2
+        forward_fn(model, timed), forward_fn(permanent, timed), rounds=rounds, warmup=2
     )
     _, ci = speedup_ci(speed.baseline_s, speed.candidate_s)
     run.report("latency_unpruned_s", speed.baseline.median, "s")
@@ -159,7 +175,9 @@ def _check_no_speed(ratio: Metric) -> None:
         warnings.warn(f"inconclusive: {text}, band {band}x", stacklevel=2)
 
 
-def _measure(benchmark, run: Case, config: PruneConfig, model: nn.Module, timed, quality) -> None:
+def _measure(
+    benchmark, run: Case, config: PruneConfig, model: nn.Module, timed, quality, profile: Profile
+) -> None:
     """Prune, record the figures, finish the case, then assert the invariants."""
     start = time.perf_counter()
     masks = _n_m_masks(model, config)
@@ -179,9 +197,11 @@ def _measure(benchmark, run: Case, config: PruneConfig, model: nn.Module, timed,
     size_csr, size_bitmask = sparse_size(pruned, config, "csr"), sparse_size(pruned, config)
     for name, size in (("size_csr_bytes", size_csr), ("size_bitmask_bytes", size_bitmask)):
         run.metric(name, size, "bytes", "lower", ENCODING_TOLERANCE, relative=True)
-    ratio = _latency_ratio(run, model, permanent, timed)
+    ratio = _latency_ratio(run, model, permanent, timed, profile.rounds(LATENCY_ROUNDS))
     with pinned_threads(1), torch.inference_mode():
-        benchmark.pedantic(forward_fn(permanent, timed), rounds=5, warmup_rounds=1)
+        benchmark.pedantic(
+            forward_fn(permanent, timed), rounds=profile.rounds(ROW_ROUNDS), warmup_rounds=1
+        )
     run.finish(benchmark.extra_info)
     _check_sparsity(report, config, masks)
     assert torch.isfinite(logits).all() and logits.shape[0] == len(next(iter(timed.values())))
@@ -239,8 +259,9 @@ def bert_quality(task_classifier) -> Quality:
     return Quality("f1", f1_binary, dev, unpruned, threads)
 
 
-@pytest.mark.parametrize("config", _cases(BERT_TARGETS), ids=lambda c: c.id)
-def test_prune_bert(benchmark, new_case, config, task_classifier, bert_quality, table) -> None:
+def test_prune_bert(
+    benchmark, new_case, profile, config, task_classifier, bert_quality, table
+) -> None:
     """Prune the fine-tuned MiniLM's encoder Linears; F1 on the task's dev split; one forward,
     batch 1, length 128."""
     clf = task_classifier
@@ -257,7 +278,7 @@ def test_prune_bert(benchmark, new_case, config, task_classifier, bert_quality, 
             "timed_input": "one dev example padded to 128 tokens, batch 1",
         },
     )
-    _measure(benchmark, run, config, clf.fp32, timed, bert_quality)
+    _measure(benchmark, run, config, clf.fp32, timed, bert_quality, profile)
     table.append(_row(f"minilm-l6-{clf.task}", config, run, "f1"))
 
 
@@ -275,9 +296,8 @@ def digits_quality(digits: DigitsSplit, digits_cnn: nn.Module) -> Quality:
     return Quality("accuracy", accuracy, test, unpruned, 1)
 
 
-@pytest.mark.parametrize("config", _cases(CNN_TARGETS), ids=lambda c: c.id)
 def test_prune_digits(
-    benchmark, new_case, config, digits, digits_cnn, digits_quality, table
+    benchmark, new_case, profile, config, digits, digits_cnn, digits_quality, table
 ) -> None:
     """Prune every conv/linear weight of the digits CNN; accuracy on 450 test images."""
     n = len(digits.y_test)
@@ -292,5 +312,5 @@ def test_prune_digits(
         },
     )
     timed = {"x": digits.x_test}  # all 450 test images: ~20 ms, less noise than a small batch
-    _measure(benchmark, run, config, digits_cnn, timed, digits_quality)
+    _measure(benchmark, run, config, digits_cnn, timed, digits_quality, profile)
     table.append(_row("digits-cnn", config, run, "accuracy"))

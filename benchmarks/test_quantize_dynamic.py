@@ -20,6 +20,7 @@ from compress.serialize import load_quantized, save_quantized
 from compress.stats import accuracy, f1_binary
 from fixtures.bert import synthetic_batch
 from fixtures.pairs import Pair
+from fixtures.profiles import Profile
 
 pytestmark = pytest.mark.timed
 LINEAR_RATIO = (0.24, 0.27)  # int8 weights + scales vs fp32 weights: 1/4 plus a little
@@ -55,12 +56,19 @@ def _speed_params() -> list:
 
 @pytest.mark.parametrize(("case", "precision", "pair"), _speed_params(), indirect=["pair"])
 def test_latency(
-    benchmark, new_case, min_speedup: float, case: SpeedCase, precision: str, pair: Pair
+    benchmark,
+    new_case,
+    profile: Profile,
+    min_speedup: float,
+    case: SpeedCase,
+    precision: str,
+    pair: Pair,
 ) -> None:
     """Forward latency on one thread; the int8 row gates size and the paired speedup."""
     vocab = pair.fp32.config.vocab_size
     batch = synthetic_batch(vocab, case.batch, case.seq)
-    rounds = max(3, 24 // case.batch) if "bert-base" in case.model else max(5, 40 // case.batch)
+    full = max(3, 24 // case.batch) if "bert-base" in case.model else max(5, 40 // case.batch)
+    rounds = profile.rounds(full)
     if precision == "fp32":  # the reference row: its latency only
         with pinned_threads(1), torch.inference_mode():
             benchmark.pedantic(forward_fn(pair.fp32, batch), rounds=rounds, warmup_rounds=2)

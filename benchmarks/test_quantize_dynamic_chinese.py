@@ -141,7 +141,9 @@ def test_length_sweep(
         for sample in samples[:3]:  # warm-up (allocator, packed int8 weights)
             logits_of(models.fp32, sample)
             logits_of(models.int8, sample)
-        benchmark.pedantic(forward_fn(models.int8, samples[0]), rounds=10, warmup_rounds=1)
+        benchmark.pedantic(
+            forward_fn(models.int8, samples[0]), rounds=profile.rounds(10), warmup_rounds=1
+        )
     case = _open_case(new_case, models, name, length, len(samples))
     speed = case.speedup(
         _pass(models.fp32, samples),

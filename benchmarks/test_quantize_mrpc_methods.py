@@ -23,7 +23,7 @@ from compress.case import Scored, run_compression
 from compress.evaluate import evaluate_classifier, forward_fn
 from compress.fingerprint import machine_fingerprint
 from compress.machine import has_int8_dot_product
-from compress.measure import pinned_threads, serialized_size
+from compress.measure import pinned_threads, serialized_size, training_threads
 from compress.onnx_runtime import (
     OrtClassifier,
     OrtConfig,
@@ -36,12 +36,13 @@ from compress.quantize_torchao import TorchaoConfig, quantize_torchao
 from compress.stats import accuracy, f1_binary
 from fixtures.bert import encode_pairs
 from fixtures.glue import PairSplit
+from fixtures.profiles import Profile
 from fixtures.qat_bert import BertQATRecipe, qat_classifier
 
 pytestmark = pytest.mark.timed
 
 BATCH = 8  # pairs per forward, as in test_quantize_dynamic.test_mrpc_quality
-ROUNDS = 10
+ROUNDS = 10  # paired timing rounds in the full profile (scaled by the profile)
 MAX_SIZE_RATIO = 0.8  # serialized bytes vs torch fp32, for every method but the ORT fp32 peer
 # Static int8 of every Linear, activations calibrated on 8 train batches. The percentile
 # observer clips BERT's activation outliers; min-max and histogram ranges let a few outliers
@@ -165,12 +166,19 @@ def _check_recorded_speed(method: Method, speedup: float) -> None:
 
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: m.id)
 def test_mrpc_method(
-    benchmark, request, new_case, min_speedup: float, mrpc_classifier, dev_batch, method: Method
+    benchmark,
+    request,
+    new_case,
+    profile: Profile,
+    min_speedup: float,
+    mrpc_classifier,
+    dev_batch,
+    method: Method,
 ) -> None:
     """The method's forward of one dev batch; gates F1 drop, speedup and size vs torch fp32."""
     clf = mrpc_classifier
     built = _build(method, request)
-    with pinned_threads(1):
+    with pinned_threads(training_threads()):  # quality only, untimed
         result = evaluate_classifier(built.model, clf.dev.batches(BATCH), desc=method.id)
     note = {"note": method.note} if method.note else {}
     case = new_case(
@@ -195,7 +203,7 @@ def test_mrpc_method(
         benchmark,
         reference=forward_fn(clf.fp32, dev_batch),
         compressed=forward_fn(built.model, dev_batch),
-        rounds=ROUNDS,
+        rounds=profile.rounds(ROUNDS),
         warmup=2,
         floor=floor,
         scored=Scored(

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timed
 BUDGET_PTS = 1.0
 BASES = ("fp32", "pruned-40-65", "student-3L")
 QUANT = ("none", "dynamic", "dynamic-fixed-point", "ort-dynamic")
-TRIALS = {"quick": 6, "full": 20}
+TRIALS = {"quick": 4, "full": 20}
 
 
 def _metric(e: Evaluation, name: str, n: int, budget: float | None, gated: bool) -> Metric:
