@@ -1,14 +1,14 @@
 """Weight pruning with torch.nn.utils.prune: what every method x amount really buys.
 
-One case per (method, amount; the amounts come from the profile: 10-90% in steps of 20 in full,
-10/50/90% in quick; structured methods stop at 50%) on two real models: the MiniLM-L6 fine-tuned on ``--task``
+One case per (method, amount) on two real models: the MiniLM-L6 fine-tuned on ``--task``
 (default MRPC; its 36 encoder Linear weights pruned, F1 on the task's dev split) and the digits
-CNN (every conv and linear weight, accuracy on the 450-image test split). Each case records the
-real sparsity, the dense checkpoint sizes, the size of two sparse encodings (torch CSR with
-int64 indices; a bitmask plus the kept values), the paired latency ratio original / pruned-and-
-made-permanent (shown, not gated: masks are not meant to buy speed), and the quality drop vs
-the unpruned model with its paired CI (compared between runs, not gated: the grid surveys
-amounts up to 90%, which are meant to hurt).
+CNN (every conv and linear weight, accuracy on the 450-image test split). The amounts come from
+the profile (full: 10-90% in steps of 20; quick: 10/50/90%); structured methods stop at 50%.
+Each case records the real sparsity, the dense checkpoint sizes, the size of two sparse
+encodings (torch CSR with int64 indices; a bitmask plus the kept values), the paired latency
+ratio original / pruned-and-made-permanent (shown, not gated: masks are not meant to buy
+speed), and the quality drop vs the unpruned model with its paired CI (compared between runs,
+not gated: the grid surveys amounts up to 90%, which are meant to hurt).
 Invariants, asserted after the case is recorded: the sparsity is exactly what was asked (to
 the element for unstructured methods, whole rows for structured ones), the pruned model still
 runs, the dense size is unchanged (+-0.1%), masks buy no speed (the ratio's CI reaches into
