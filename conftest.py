@@ -22,7 +22,7 @@ from fixtures.glue import load_mrpc
 from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
 from fixtures.plan import plan_lines, write_ledger
 from fixtures.profiles import PROFILES, Profile, get_profile
-from fixtures.settings import SETTINGS, SETTINGS_KEY, Settings, settings_of
+from fixtures.settings import SETTINGS, SETTINGS_KEY, Settings, profile_of, settings_of
 from fixtures.sources import hub_reachable
 from fixtures.tasks import TASKS, load_task
 from fixtures.wikitext import read_wikitext2
@@ -202,7 +202,7 @@ def pytest_benchmark_update_json(
 @pytest.fixture(scope="session")
 def profile(pytestconfig: pytest.Config) -> Iterator[Profile]:
     """The --profile this run uses (training budgets and the floors that depend on them)."""
-    yield get_profile(settings_of(pytestconfig).profile)
+    yield profile_of(pytestconfig)
 
 
 @pytest.fixture(scope="session", name="min_speedup")

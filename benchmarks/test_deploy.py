@@ -24,8 +24,8 @@ from compress.measure import available_cores, percentiles
 from compress.memory import peak_memory
 from fixtures.bert import synthetic_batch
 from fixtures.pairs import Pair
-from fixtures.profiles import Profile, get_profile
-from fixtures.settings import settings_of
+from fixtures.profiles import Profile
+from fixtures.settings import profile_of
 
 pytestmark = pytest.mark.timed
 
@@ -116,7 +116,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The scaling grid: every pair x batch x (1 thread, all cores), minus the batches the
     profile leaves out (the quick one skips bert-base at batch 32: minutes, no new insight)."""
     if metafunc.function.__name__ == "test_scaling":
-        grid = get_profile(settings_of(metafunc.config).profile).scaling_batches
+        grid = profile_of(metafunc.config).scaling_batches
         params = [
             pytest.param(p, b, t, id=f"{p}-bs{b}-{'1thread' if t == '1' else 'allcores'}")
             for p in PAIRS

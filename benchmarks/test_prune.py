@@ -50,8 +50,8 @@ from compress.results import Metric
 from compress.sparse import SparsityReport, sparse_size, sparsity_report
 from compress.stats import accuracy, f1_binary, speedup_ci
 from fixtures.digits import DigitsRecipe, DigitsSplit, batches
-from fixtures.profiles import Profile, get_profile
-from fixtures.settings import settings_of
+from fixtures.profiles import Profile
+from fixtures.settings import profile_of
 
 pytestmark = pytest.mark.timed
 
@@ -86,7 +86,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every method at the profile's amounts, on the model of the test."""
     targets = {"test_prune_bert": BERT_TARGETS, "test_prune_digits": CNN_TARGETS}
     if metafunc.function.__name__ in targets:
-        amounts = get_profile(settings_of(metafunc.config).profile).prune_amounts
+        amounts = profile_of(metafunc.config).prune_amounts
         cases = _cases(targets[metafunc.function.__name__], amounts)
         metafunc.parametrize("config", cases, ids=lambda c: c.id)
 
