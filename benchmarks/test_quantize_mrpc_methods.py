@@ -48,7 +48,6 @@ MAX_SIZE_RATIO = 0.8  # serialized bytes vs torch fp32, for every method but the
 # observer clips BERT's activation outliers; min-max and histogram ranges let a few outliers
 # set the scale on x86's 7-bit activation grid and F1 collapsed (docs/findings.md).
 STATIC = StaticQuantConfig(observer="percentile", modules="linear", calibration_batches=8)
-QAT = BertQATRecipe()
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,10 @@ def _build(method: Method, request: pytest.FixtureRequest) -> Built:
         config = STATIC.to_dict()
     elif method.id == "torch-qat":
         capture = request.config.pluginmanager.getplugin("capturemanager")
+        qat = BertQATRecipe(max_batches=request.getfixturevalue("profile").qat_batches)
         with capture.global_and_fixture_disabled():  # show QAT's progress bar (minutes, once)
-            model = qat_classifier(clf.source, request.getfixturevalue("mrpc_train"), QAT)
-        config = {**QAT.qat.to_dict(), "batch_size": QAT.batch_size, "steps": QAT.max_batches}
+            model = qat_classifier(clf.source, request.getfixturevalue("mrpc_train"), qat)
+        config = {**qat.qat.to_dict(), "batch_size": qat.batch_size, "steps": qat.max_batches}
     elif method.backend == "onnxruntime":
         mode = method.id.removeprefix("ort-").removesuffix("-per-channel")
         ort = OrtConfig(mode=mode, per_channel=method.id.endswith("per-channel"))

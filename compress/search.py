@@ -16,6 +16,8 @@ Exit status: 0 done, 2 bad input (nothing written).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -149,6 +151,13 @@ def _say(study: Any, trial: Any) -> None:
           f"{size / 2**20:.1f} MiB{again}", file=sys.stderr)  # fmt: skip
 
 
+def _reference(space: Space) -> Built:
+    """The reference configuration, built once, with its predictions on each split computed
+    once: every trial's drop is measured against the same predictions."""
+    built = space.build(space.reference)
+    return dataclasses.replace(built, predict=functools.cache(built.predict))
+
+
 def run_search(space: Space, config: SearchConfig) -> Any:
     """Measure ``config.trials`` new configurations into the study and return it. The sampler
     may propose one already measured (recorded again at no cost); failed trials count as
@@ -157,7 +166,7 @@ def run_search(space: Space, config: SearchConfig) -> Any:
     study = open_study(space, config)
     if not config.trials:
         return study
-    reference = space.build(space.reference)
+    reference = _reference(space)
     measured: list[int] = []
     objective = _objective(space, config, reference, study, measured)
     size = len(configurations(space.dimensions))
@@ -175,7 +184,7 @@ def answer(space: Space, config: SearchConfig, study: Any) -> SearchReport:
     found = evaluations(study)
     if not found:
         raise SearchError(f"study {config.study!r} has no completed trial to answer from")
-    reference = space.build(space.reference)
+    reference = _reference(space)
     heldout: dict[str, Evaluation] = {}
 
     def validated(evaluation: Evaluation) -> Evaluation:

@@ -25,6 +25,22 @@ def test_take_trims_to_the_longest_row_of_the_selection() -> None:
     assert _encoded().take(torch.tensor([0, 2]), trim=False)["input_ids"].shape == (2, 4)
 
 
+@pytest.mark.parametrize(
+    ("count", "rows"), [(2, [0, 9]), (4, [0, 3, 6, 9]), (10, None), (None, None)]
+)
+def test_spread_takes_rows_evenly_over_the_split(count: int | None, rows: list | None) -> None:
+    ids = torch.arange(10).unsqueeze(1).repeat(1, 4)
+    data = Encoded(ids, torch.zeros_like(ids), torch.ones_like(ids), torch.arange(10) % 2)
+    out = data.spread(count)
+    if rows is None:  # the whole split
+        assert out is data
+    else:
+        assert out.input_ids[:, 0].tolist() == rows and out.labels.tolist() == [r % 2 for r in rows]
+        assert out.input_ids.shape[1] == 4  # padding kept
+    with pytest.raises(ValueError, match="count"):
+        data.spread(0)
+
+
 def test_batches_cover_every_row_once_in_order_or_shuffled() -> None:
     data = _encoded()
     plain = data.batches(2)

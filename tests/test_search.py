@@ -16,6 +16,7 @@ from torch import nn
 from compress.search import answer, main, open_study, run_search
 from compress.search_report import SearchReport, render_markdown
 from compress.search_space import (
+    Built,
     Dimension,
     Evaluation,
     SearchConfig,
@@ -128,6 +129,27 @@ def test_answers_are_remeasured_on_the_heldout_split(tmp_path: Path) -> None:
     assert all(s.split == "search" and h.split == "heldout" for s, h in report.front)
     again = SearchReport.from_dict(report.to_dict())
     assert render_markdown(again) == render_markdown(report)
+
+
+def test_the_reference_predicts_each_split_once(tmp_path: Path) -> None:
+    space, calls = tiny(), []
+
+    def build(params: dict) -> Built:
+        built = space.build(params)
+        if params != space.reference:
+            return built
+
+        def predict(split: str):
+            calls.append(split)
+            return built.predict(split)
+
+        return replace(built, predict=predict)
+
+    counted = replace(space, build=build)
+    config = _config(tmp_path, trials=4)
+    report = answer(counted, config, run_search(counted, config))
+    assert report.distinct >= 4 and len(report.front) >= 1
+    assert sorted(calls) == ["heldout", "search"]  # once per split, not once per trial
 
 
 def test_each_configuration_is_measured_once_and_the_space_can_run_out(tmp_path: Path) -> None:
