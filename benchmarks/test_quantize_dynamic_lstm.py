@@ -39,7 +39,11 @@ EVAL_BPTT, EVAL_BATCH = 35, 10  # the example's evaluation settings
 SPEED_WINDOWS = 20  # paired speedup on the first 20 bptt windows of test (7,000 tokens)
 SPEED_ROUNDS = 7  # paired rounds (each one 20 windows per model); more while the CI straddles
 MAX_LOSS_DELTA = 0.02  # nats per token, either way: int8 must not change the loss
-LOSS_TOLERANCE = 0.02  # compare: a loss may rise 0.02 nats/token between runs
+# compare: a loss may rise 0.15 nats/token between runs. The LM is trained in the run, and its
+# loss depends on the CPU's kernels: the quick recipe ended at 6.993 trained with AVX-512
+# kernels and at 7.096 with them capped at AVX2 (docs/findings.md). The int8 verdict is
+# loss_delta, both losses from one model, and keeps a tight tolerance.
+LOSS_TOLERANCE = 0.15
 DELTA_TOLERANCE = 0.01  # compare: the int8 - fp32 loss change may rise 0.01 nats/token
 SIZE_TOLERANCE = 0.01  # relative, int8 size vs fp32 - 3/4 x quantized weight bytes
 # ORT fp32 is no compression, so the int8 floor does not apply; it only must not lose badly
