@@ -173,7 +173,13 @@ def run_search(space: Space, config: SearchConfig) -> Any:
     for _ in range(ATTEMPTS * config.trials):
         if len(measured) >= config.trials or len(evaluations(study)) >= size:
             break
-        study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[_say])
+        try:
+            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[_say])
+        except ValueError as err:
+            # Two workers sharing a SQLite study can both start one enqueued trial (SQLite has
+            # no row lock); optuna refuses the second one's result: it is measured, go on.
+            if not str(err).startswith("Cannot tell a "):
+                raise
     return study
 
 

@@ -163,6 +163,28 @@ def test_each_configuration_is_measured_once_and_the_space_can_run_out(tmp_path:
             assert t.values == measured[t.user_attrs["same_as"]].values
 
 
+@pytest.mark.parametrize(("message", "survives"), [("Cannot tell a COMPLETE trial.", True),
+                                                  ("something else", False)])  # fmt: skip
+def test_a_trial_another_worker_told_is_not_fatal(
+    message: str, survives: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, raised = optuna.Study.optimize, []
+
+    def optimize(self, *args, **kwargs):  # the race: the other worker told this trial first
+        if not raised:
+            raised.append(message)
+            raise ValueError(message)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "optimize", optimize)
+    if survives:
+        study = run_search(tiny(), _config(tmp_path, trials=2))
+        assert raised and len([t for t in study.trials if "evaluation" in t.user_attrs]) == 2
+    else:
+        with pytest.raises(ValueError, match=message):
+            run_search(tiny(), _config(tmp_path, trials=2))
+
+
 def test_two_workers_share_one_study(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
