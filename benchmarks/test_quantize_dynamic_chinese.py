@@ -53,16 +53,8 @@ def _sweep_table(news_models: NewsModelCache) -> Iterator[None]:
 
 
 def _timed_subset(enc: Encoded, count: int) -> list[dict[str, torch.Tensor]]:
-    """``count`` single-example inputs spread evenly over the test split."""
-    rows = list(range(0, len(enc), max(1, len(enc) // count)))[:count]
-    return [
-        {
-            "input_ids": enc.input_ids[i : i + 1],
-            "token_type_ids": enc.token_type_ids[i : i + 1],
-            "attention_mask": enc.attention_mask[i : i + 1],
-        }
-        for i in rows
-    ]
+    """``count`` single-example inputs spread evenly over the test split, padded as encoded."""
+    return enc.spread(count).batches(1)
 
 
 def _pass(model: torch.nn.Module, samples: list[dict[str, torch.Tensor]]) -> Callable[[], None]:
