@@ -15,7 +15,7 @@ from fixtures.profiles import PROFILES, get_profile
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COMPRESS_BENCH_CACHE", str(tmp_path))
-    monkeypatch.setattr(plan, "COLD_START", tmp_path / "absent.json")
+    monkeypatch.setattr(plan, "COLD_START", tmp_path / "absent")
     return tmp_path
 
 
@@ -44,10 +44,11 @@ def test_plan_without_any_ledger_says_so(cache: Path) -> None:
 
 
 def test_cold_start_ledger_lists_everything_to_build(cache: Path, monkeypatch) -> None:
-    cold = cache / "cold.json"
+    (cache / "cold").mkdir()
+    cold = cache / "cold" / "quick.json"
     row = {"kind": "distilled", "entry": "abc", "build_seconds": 90.0, "built_on": None}
     cold.write_text(json.dumps({"profile": "quick", "written": "then", "entries": [row]}))
-    monkeypatch.setattr(plan, "COLD_START", cold)
+    monkeypatch.setattr(plan, "COLD_START", cold.parent)
     lines = plan.plan_lines("quick")
     assert "a cold run" in lines[0]
     assert "build ~1.5 min" in lines[1] and "distilled MRPC student" in lines[1]
@@ -93,3 +94,12 @@ def test_entries_outside_the_cache_are_not_in_the_ledger(cache: Path, tmp_path_f
     path = plan.write_ledger("quick", [outside, inside])
     assert path is not None
     assert [r["entry"] for r in json.loads(path.read_text())["entries"]] == [inside.name]
+
+
+def test_every_profile_has_a_committed_cold_ledger() -> None:
+    # read from the repository, not through the fixture's stand-in
+    folder = Path(plan.__file__).with_name("cold_start")
+    for name in PROFILES:
+        doc = json.loads((folder / f"{name}.json").read_text())
+        assert doc["profile"] == name and doc["entries"]
+        assert all(row["build_seconds"] is not None for row in doc["entries"])
