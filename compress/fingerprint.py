@@ -87,9 +87,15 @@ def parse_cpuinfo(text: str) -> tuple[str | None, list[str]]:
 
 # FBGEMM (torch's x86 int8 kernels) honours FBGEMM_ENABLE_INSTRUCTIONS: a run capped at AVX2 uses
 # the AVX2 int8 kernels on a VNNI CPU, so its int8 speedups are those of an AVX2-only machine.
-# Value -> flags the cap hides. ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA cap the fp32 kernels
-# the same way; they are recorded beside it (docs/options.md: "emulating an AVX2-only machine").
-ISA_CAP_VARS = ("FBGEMM_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+# Value -> flags the cap hides. ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS
+# cap the fp32 kernels the same way; they are recorded beside it (docs/options.md: "emulating an
+# AVX2-only machine").
+ISA_CAP_VARS = (
+    "FBGEMM_ENABLE_INSTRUCTIONS",
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "MKL_ENABLE_INSTRUCTIONS",
+)
 _AVX512 = frozenset(f for f in RELEVANT_ISA if f.startswith("avx512"))
 _AMX = frozenset(f for f in RELEVANT_ISA if f.startswith("amx"))
 FBGEMM_CAP_HIDES: dict[str, frozenset[str]] = {
