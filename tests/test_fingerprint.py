@@ -258,6 +258,14 @@ def test_fbgemm_cap_gives_the_class_the_kernels_can_use(cap: str, expected_class
     assert isa_class(capped_isa(VNNI_FLAGS, caps)) == expected_class
 
 
+def test_fp32_caps_are_recorded_but_leave_the_int8_class() -> None:
+    # MKL and ATen cap fp32 kernels only: the run is recorded as capped, its int8 class kept
+    fp32_caps = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    caps = isa_caps(fp32_caps)
+    assert caps == fp32_caps
+    assert isa_class(capped_isa(VNNI_FLAGS, caps)) == "avx512-vnni"
+
+
 def test_capped_run_records_cap_and_cpu_flags(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
