@@ -152,9 +152,7 @@ def magnitude_scores(model: nn.Module) -> tuple[list[torch.Tensor], list[torch.T
     return heads, ffn
 
 
-def _keep_top(
-    scores: list[torch.Tensor], sparsity: float, minimum: int
-) -> list[torch.Tensor]:
+def _keep_top(scores: list[torch.Tensor], sparsity: float, minimum: int) -> list[torch.Tensor]:
     """Masks keeping the globally best-scored units, at least ``minimum`` per layer."""
     total = sum(s.numel() for s in scores)
     keep = max(total - round(sparsity * total), minimum * len(scores))

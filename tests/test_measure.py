@@ -101,6 +101,4 @@ def test_replaced_weight_bytes_counts_lstm_and_linear_weights_only() -> None:
     model = torch.nn.ModuleDict({"lstm": torch.nn.LSTM(4, 8), "out": torch.nn.Linear(8, 3)})
     lstm_weights = (4 * 32 + 8 * 32) * 4  # weight_ih (32x4) and weight_hh (32x8), fp32
     assert replaced_weight_bytes(model) == lstm_weights + 8 * 3 * 4
-    assert expected_dynamic_int8_size(model) == serialized_size(model) - 0.75 * (
-        lstm_weights + 96
-    )
+    assert expected_dynamic_int8_size(model) == serialized_size(model) - 0.75 * (lstm_weights + 96)
