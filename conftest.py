@@ -27,7 +27,7 @@ from fixtures.sources import hub_reachable
 from fixtures.tasks import TASKS, load_task
 from fixtures.wikitext import read_wikitext2
 
-pytest_plugins = ["fixtures.classifiers", "fixtures.pairs"]  # shared data and model fixtures
+pytest_plugins = ["fixtures.classifiers", "fixtures.pairs", "fixtures.gate"]  # fixtures; the gate
 
 T = TypeVar("T")
 # Default int8 speedup floor: a fraction of what this CPU's int8 GEMM gives over fp32 at a

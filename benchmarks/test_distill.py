@@ -36,7 +36,6 @@ import torch
 from torch import nn
 
 from compress.case import FRACTION_TOLERANCE, Case, run_compression
-from compress.distill import DistillConfig
 from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
 from compress.gates import QUALITY_TOLERANCE_PTS
 from compress.measure import count_parameters, pinned_threads, serialized_size, training_threads
@@ -266,7 +265,6 @@ def test_kd_quality(benchmark, new_case, settings, case: KDCase, mix: str) -> No
     run = _open_quality(new_case, case, mix, settings.kd_grid)
     means = _record_quality(run, case, mix, scores)
     run.finish(benchmark.extra_info)
-    assert all(len(v) == len(case.seeds) for v in scores.values()), scores  # every seed scored
     acc = means["accuracy"]
     assert acc > case.majority + 0.02, f"student accuracy {acc:.4f} ~ majority {case.majority}"
     if means["drop8"] > MAX_INT8_DROP_PTS:  # the issue's target, reported for the other mixes
@@ -319,11 +317,26 @@ def test_kd_speed(
     )
 
 
+# The losses each mix's name promises (compress.distill.LOSSES with a weight above zero).
+MIX_LOSSES = {
+    "ce-only": {"ce"},
+    "soft-target": {"ce", "kd"},
+    "soft-target+aug": {"ce", "kd"},
+    "cosine": {"ce", "cos"},
+    "mse-regressor": {"ce", "mse"},
+    "all": {"ce", "kd", "cos", "mse"},
+}
+
+
 def test_mix_table_is_consistent() -> None:
-    """Every mix the benchmarks name builds a valid config (cheap guard for edits)."""
+    """Every mix the benchmarks name builds a valid config that trains the losses its name
+    says, under the seed it is asked for (cheap guard for edits)."""
     for name, mixes in (("digits", DIGITS_MIXES), ("mrpc", MRPC_MIXES)):
         for mix in mixes:
-            assert isinstance(mix_config(name, mix, 0), DistillConfig)
+            config = mix_config(name, mix, 3)  # DistillConfig validates weights and layer map
+            used = {loss for loss, weight in config.weights.items() if weight > 0}
+            assert used == MIX_LOSSES[mix], (name, mix, config.weights)
+            assert config.seed == 3, (name, mix)
     assert set(CI_MRPC) <= set(MRPC_MIXES) and set(MRPC_AUGMENTED) <= set(MRPC_MIXES)
     assert all(
         set(TARGET_MIXES[c]) <= set(m) for c, m in (("digits", DIGITS_MIXES), ("mrpc", MRPC_MIXES))

@@ -14,6 +14,7 @@ import torch
 
 from compress.case import run_compression
 from compress.evaluate import evaluate_classifier, forward_fn, logits_of
+from compress.gates import HEADLINE_SPEED_TOLERANCE
 from compress.measure import count_parameters, linear_weight_bytes, pinned_threads, serialized_size
 from compress.quantize import DynamicQuantConfig
 from compress.serialize import load_quantized, save_quantized
@@ -25,6 +26,10 @@ from fixtures.profiles import Profile
 pytestmark = pytest.mark.timed
 LINEAR_RATIO = (0.24, 0.27)  # int8 weights + scales vs fp32 weights: 1/4 plus a little
 MAX_SIZE_RATIO = 0.7  # whole checkpoint: the fp32 embeddings weigh most in the small MiniLM
+# The seed's MRPC int8 invariant, "above 1.3x": MiniLM at length 128 clears it on both ISA
+# classes seen (1.43-1.57x on an AVX2-only CPU, 1.71x with AVX2-capped kernels, 2.2-2.6x with
+# VNNI; docs/findings.md), so it never falls below that on a slow machine's relative floor.
+SEED_FLOOR = 1.3
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,12 @@ class SpeedCase:
     @property
     def id(self) -> str:
         return f"{self.model}-seq{self.seq}-bs{self.batch}"
+
+    @property
+    def headline(self) -> bool:
+        """The seed's case (MiniLM on MRPC at length 128): its own floor, and rounds enough to
+        resolve a 5% change between runs."""
+        return self.model == "minilm-l6-mrpc" and self.seq == 128
 
 
 # The reference length (128) for both models; short inputs (32 tokens) for the real model,
@@ -91,9 +102,10 @@ def test_latency(
         compressed=forward_fn(pair.int8, batch),
         rounds=rounds,
         warmup=2,
-        floor=min_speedup,
+        floor=max(min_speedup, SEED_FLOOR) if case.headline else min_speedup,
         size_bytes=(serialized_size(pair.fp32), serialized_size(pair.int8)),
         max_size_ratio=MAX_SIZE_RATIO,
+        **({"tolerance": HEADLINE_SPEED_TOLERANCE, "resolve": True} if case.headline else {}),
     )
     lo, hi = LINEAR_RATIO
     assert lo <= lin8 / lin32 <= hi, (lin8, lin32)

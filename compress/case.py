@@ -18,13 +18,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from compress.gates import GateFailed, check, measure_speedup, quality_drop_metric, speedup_metric
+from compress.change import SCORES
+from compress.gates import (
+    SPEED_TOLERANCE,
+    GateFailed,
+    check,
+    measure_speedup,
+    quality_drop_metric,
+    speedup_metric,
+)
 from compress.measure import Speedup, paired_speedup, pinned_threads
-from compress.results import CaseResult, Direction, Metric, record
+from compress.results import CaseResult, Direction, Metric, encode_labels, record
 from compress.stats import metric_ci
 
-SIZE_TOLERANCE = 0.01  # compare: a checkpoint may grow 1% between runs before it is gated
-FRACTION_TOLERANCE = 0.01  # compare: an accuracy/F1 fraction may fall 0.01
+# compare: a checkpoint may grow 0.1% between runs (torch.save of one architecture is the same
+# size to the byte; the slack is for pickled metadata), so a 1% growth is a regression
+SIZE_TOLERANCE = 0.001
+FRACTION_TOLERANCE = 0.005  # compare: an accuracy/F1 fraction may fall 0.5 pt (paired by example)
 
 
 @dataclass
@@ -38,6 +48,7 @@ class Case:
     model: dict[str, Any] = field(default_factory=lambda: {"about": "?"})
     data: dict[str, Any] = field(default_factory=dict)  # split, source, examples
     metrics: dict[str, Metric] = field(default_factory=dict)
+    predictions: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def add(self, name: str, metric: Metric) -> Metric:
         """Add one metric; a name is measured once per case."""
@@ -74,19 +85,30 @@ class Case:
         warmup: int = 3,
         name: str = "speedup",
         threads: int = 1,
+        tolerance: float = SPEED_TOLERANCE,
+        resolve: bool = False,
     ) -> Speedup:
-        """Paired, interleaved speedup (on one thread unless told) with its bootstrap CI.
+        """Paired, interleaved speedup (on one thread unless told) with its CI and per-round
+        ratios; ``tolerance`` is the smallest change between runs that matters for it.
 
         With a ``floor`` the CI is gated against it (re-measured while it straddles); with
-        None the speedup is recorded and compared between runs but not asserted here."""
-        if floor is None:
+        None the speedup is recorded and compared between runs but not asserted here. With
+        ``resolve`` it is re-measured while its CI is too wide to resolve ``tolerance``."""
+        if floor is None and not resolve:
             speed = paired_speedup(
                 baseline, candidate, rounds=rounds, warmup=warmup, threads=threads
             )
-            metric = speedup_metric(speed, floor=None)
+            metric = speedup_metric(speed, floor=None, tolerance=tolerance)
         else:
             speed, metric = measure_speedup(
-                baseline, candidate, floor=floor, rounds=rounds, warmup=warmup, threads=threads
+                baseline,
+                candidate,
+                floor=floor,
+                rounds=rounds,
+                warmup=warmup,
+                threads=threads,
+                tolerance=tolerance,
+                resolve=resolve,
             )
         self.add(name, metric)
         self.report(f"{name}_baseline_s", speed.baseline.median, "s")
@@ -111,13 +133,43 @@ class Case:
         ref, comp = np.asarray(reference), np.asarray(compressed)
         y = np.asarray(y_true)
         base = name.removesuffix("_drop_pts")
+        key = self._keep_predictions(y, ref, comp)
+        scored = next((k for k, fn in SCORES.items() if fn is score), None)
+
+        def evidence(arm: str) -> dict[str, str] | None:
+            return None if scored is None else {"set": key, "score": scored, "arm": arm}
+
         for arm, pred, floor in (("reference", ref, reference_floor), ("compressed", comp, None)):
             value, ci = metric_ci(y, pred, score)
             self.add(
                 f"{base}_{arm}",
-                Metric(value, "frac", "higher", FRACTION_TOLERANCE, budget=floor, ci=ci),
+                Metric(
+                    value,
+                    "frac",
+                    "higher",
+                    FRACTION_TOLERANCE,
+                    budget=floor,
+                    ci=ci,
+                    by_example=evidence(arm),
+                ),
             )
-        return self.add(name, quality_drop_metric(y, ref, comp, score, budget_pts=budget_pts))
+        drop = quality_drop_metric(
+            y, ref, comp, score, budget_pts=budget_pts, by_example=evidence("drop")
+        )
+        return self.add(name, drop)
+
+    def _keep_predictions(self, y: np.ndarray, ref: np.ndarray, comp: np.ndarray) -> str:
+        """Keep one prediction set as evidence (once per distinct set); return its key."""
+        arrays = {
+            k: encode_labels(v)
+            for k, v in (("labels", y), ("reference", ref), ("compressed", comp))
+        }
+        for key, held in self.predictions.items():
+            if held == arrays:
+                return key
+        key = f"p{len(self.predictions)}"
+        self.predictions[key] = arrays
+        return key
 
     def sizes(
         self, reference_bytes: int, compressed_bytes: int, *, max_ratio: float | None = None
@@ -138,9 +190,15 @@ class Case:
     def result(self) -> CaseResult:
         """The typed result of what was measured so far."""
         return CaseResult(
-            self.id, self.metrics, self.config, self.model, self.data, self.fingerprint,
+            self.id,
+            self.metrics,
+            self.config,
+            self.model,
+            self.data,
+            self.fingerprint,
             self.profile,
-        )  # fmt: skip
+            predictions=self.predictions,
+        )
 
     def finish(self, extra_info: MutableMapping[str, Any]) -> dict[str, str]:
         """Record the result in ``extra_info``, then check every metric that has a budget.
@@ -183,13 +241,23 @@ def timed_speedup(
     floor: float | None,
     warmup: int = 3,
     threads: int = 1,
+    tolerance: float = SPEED_TOLERANCE,
+    resolve: bool = False,
 ) -> Speedup:
     """Time ``compressed`` as the benchmark row and record its paired speedup over
-    ``reference`` (gated at ``floor``), both on ``threads`` threads."""
+    ``reference`` (gated at ``floor``; ``tolerance`` and ``resolve`` as in Case.speedup),
+    both on ``threads`` threads."""
     with pinned_threads(threads), torch.inference_mode():
         benchmark.pedantic(compressed, rounds=rounds, warmup_rounds=warmup)
     return case.speedup(
-        reference, compressed, floor=floor, rounds=rounds, warmup=warmup, threads=threads
+        reference,
+        compressed,
+        floor=floor,
+        rounds=rounds,
+        warmup=warmup,
+        threads=threads,
+        tolerance=tolerance,
+        resolve=resolve,
     )
 
 
@@ -205,12 +273,16 @@ def run_compression(
     size_bytes: tuple[int, int] | None = None,
     max_size_ratio: float | None = None,
     warmup: int = 3,
+    tolerance: float = SPEED_TOLERANCE,
+    resolve: bool = False,
 ) -> Mapping[str, str]:
     """The common skeleton: time ``compressed`` as the benchmark row, pair it with
     ``reference`` for the speedup (gated at ``floor``), score both on ``scored``, weigh both
     (``size_bytes`` = (reference, compressed)), record and check. Returns the verdicts."""
     timed = {"reference": reference, "compressed": compressed, "rounds": rounds}
-    timed_speedup(case, benchmark, **timed, floor=floor, warmup=warmup)
+    timed_speedup(
+        case, benchmark, **timed, floor=floor, warmup=warmup, tolerance=tolerance, resolve=resolve
+    )
     if scored is not None:
         case.quality_drop(
             scored.name,

@@ -1,10 +1,17 @@
 """Compare two result files case by case: ``python -m compress.compare BASELINE CANDIDATE``.
 
 Every figure is judged as the *baseline's* typed result declares it (compress.results: its
-direction and tolerance), so a change cannot loosen its own gate; no metric name is read to
-guess what it means. A move in the worse direction beyond the tolerance is a REGRESSION only
-when the candidate's confidence interval lies wholly beyond it too; when the CI still reaches
-the allowed band the row is "inconclusive" (shown and counted, not a regression).
+direction and tolerance, the smallest change that matters), so a change cannot loosen its own
+gate; no metric name is read to guess what it means. Where both runs kept their evidence
+(schema 2: per-round ratios, per-example predictions) the *change* gets its own CI
+(compress.change): a REGRESSION is a change whose CI is wholly on the bad side of zero with
+its point beyond the tolerance; beyond the tolerance with a CI that reaches zero it is
+"inconclusive". Without evidence (a schema-1 file) a move beyond the tolerance is a
+REGRESSION when the candidate's own CI lies wholly beyond it too (the old way, said once).
+
+Strict by default: a benchmark, metric or typed result of the baseline that the candidate
+lacks, and a case that failed, errored or was skipped, is a regression naming the case
+(``--allow-missing`` lets a partial run through, never a failed case).
 
 What is comparable between two files:
 - quality figures and sizes: always (they depend on code, data and training, not on the CPU);
@@ -12,19 +19,30 @@ What is comparable between two files:
   AMX, AVX-512 VNNI, AVX-VNNI, AVX-512, AVX2, Arm dot-product); across classes, or when a
   class is unknown, they are shown side by side as "not comparable: ..." and never gated;
 - absolute times (unit "s" and the rows' latency medians): shown; gated only with
-  --gate-latency, and only on the same machine (same fingerprint).
+  --gate-latency, and only on the same machine (same fingerprint);
+- this CPU's int8 limit (machine_info), gated like a speedup: an int8 kernel regression must
+  not lower its own floor.
 Files of different profiles (training budgets) are not compared at all, nor are rows whose
 data provenance names a different task.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from compress.change import NotComparable, change_of, resolves
+from compress.compare_rules import (
+    Machines,
+    Options,
+    ProfileMismatch,
+    _absent_rows,
+    _outcome_rows,
+    is_regression,
+    judge,
+    judge_metric,
+    machines,
+)
 from compress.compare_table import (
     IMPROVED,
     INCONCLUSIVE,
@@ -37,98 +55,23 @@ from compress.compare_table import (
     Row,
     render,
 )
-from compress.errors import InputError
-from compress.fingerprint import fingerprint_diff, isa_class
-from compress.resultfile import ResultFile, load
+from compress.resultfile import ResultFile, same_run
 from compress.results import CaseResult, Metric
 
 JUDGED = frozenset({OK, IMPROVED, REGRESSION, INCONCLUSIVE})
 TIME_METRIC = "time median"
+LIMIT_ROW = ("(machine)", "int8 limit")
+# The calibrated int8 GEMM ratio moved 2.96-3.65x across six runs of one commit on one machine
+# (docs/gate.md); losing VNNI halves it (3.9x -> 1.9x): 25% tells the two apart.
+LIMIT_TOLERANCE = 0.25
 EXIT_STATUS = (
     "exit status: 0 no regression (inconclusive and not-comparable rows do not change it); "
-    "1 regression; 2 bad input (a file that cannot be read, a row saved before the typed result "
-    "schema, another schema version, a metric without a direction) or files of different "
+    "1 regression (a failed, skipped or missing case too, unless --allow-missing), or a "
+    "candidate that is the baseline itself (the run saved nothing new); 2 bad input (a file "
+    "that cannot be read, a row saved before the typed result schema, another schema version, "
+    "a metric without a direction) or files of different "
     "profiles: one line on stderr names the file and the row, nothing is compared."
 )
-
-
-@dataclass(frozen=True)
-class Options:
-    """Knobs for compare(); defaults match the CLI defaults."""
-
-    time_tol: float = 0.15  # allowed relative slowdown of a latency median (--gate-latency)
-    include_time: bool = True  # False: no speedup or time rows at all (--no-time)
-    gate_latency: bool = False  # also gate absolute latency medians (same machine only)
-    gate_speed_anyway: bool = False  # gate speedups even across ISA classes
-    only: str | None = None  # keep benchmarks whose fullname contains this substring
-    strict: bool = False  # a benchmark or metric missing from the candidate is a regression
-    show_info: bool = False  # also list ungated metrics
-
-
-class ProfileMismatch(ValueError):
-    """The two result files were recorded with different profiles: nothing is comparable."""
-
-    def __init__(self, baseline: str | None, candidate: str | None) -> None:
-        self.baseline, self.candidate = baseline, candidate
-        super().__init__(f"profile {_label(baseline)} vs {_label(candidate)}")
-
-
-def _label(profile: object) -> str:
-    return repr(profile) if isinstance(profile, str) else "unrecorded"
-
-
-@dataclass(frozen=True)
-class Machines:
-    """How comparable the two files' machines are for speed."""
-
-    same: bool  # identical timing-relevant fingerprint: absolute times comparable
-    speed_note: str | None  # why speedups are not comparable; None when they are
-    differences: tuple[str, ...]  # fingerprint_diff lines
-
-
-def machines(baseline: ResultFile, candidate: ResultFile) -> Machines:
-    """Compare the fingerprints: same machine, same ISA class, or not comparable (and why)."""
-    old, new = baseline.fingerprint, candidate.fingerprint
-    if not old or not new:
-        which = " and ".join(w for w, fp in (("baseline", old), ("candidate", new)) if not fp)
-        return Machines(False, f"no machine fingerprint in {which}", ())
-    diff = tuple(fingerprint_diff(old, new))
-    a, b = isa_class(old.get("isa")), isa_class(new.get("isa"))
-    if a is None or b is None:
-        flags = old.get("isa") if a is None else new.get("isa")
-        return Machines(not diff, f"unknown ISA class (flags {flags!r})", diff)
-    if a != b:
-        old_isa, new_isa = set(old.get("isa") or ()), set(new.get("isa") or ())
-        flags = [f"+{f}" for f in sorted(new_isa - old_isa)]
-        flags += [f"-{f}" for f in sorted(old_isa - new_isa)]
-        return Machines(False, f"ISA class {a} vs {b} (candidate {' '.join(flags)})", diff)
-    return Machines(not diff, None, diff)
-
-
-def judge(direction: str, tolerance: float, relative: bool, old: float, new: float) -> str:
-    """ok / improved / REGRESSION for one value pair, with ``tolerance`` in the worse direction."""
-    if not math.isfinite(new):
-        return REGRESSION
-    margin = tolerance * abs(old) if relative else tolerance
-    gain = (new - old) if direction == "higher" else (old - new)  # > 0 means better
-    if math.isclose(abs(gain), margin, rel_tol=1e-9, abs_tol=1e-12):
-        return OK
-    if gain < -margin:
-        return REGRESSION
-    return IMPROVED if gain > margin else OK
-
-
-def judge_metric(base: Metric, cand: Metric) -> str:
-    """Status of a typed metric as the baseline declares it; the candidate's CI decides doubtful
-    moves (its most favourable end must be beyond the tolerance too for a REGRESSION)."""
-    if base.direction == "report" or base.tolerance is None:
-        return INFO
-    args = (base.direction, base.tolerance, base.relative, base.value)
-    status = judge(*args, cand.value)
-    if status != REGRESSION or cand.ci is None:
-        return status
-    best = cand.ci.high if base.direction == "higher" else cand.ci.low
-    return REGRESSION if judge(*args, best) == REGRESSION else INCONCLUSIVE
 
 
 def _speed_status(metric: Metric, machine: Machines, options: Options) -> str | None:
@@ -140,6 +83,28 @@ def _speed_status(metric: Metric, machine: Machines, options: Options) -> str | 
     if metric.unit == "s":
         return None if machine.same else f"{NOT_COMPARABLE}: machines differ"
     return None
+
+
+def _judged(full: str, name: str, key: str, pair, machine: Machines, o: Options) -> Row:
+    """One metric present in both runs, judged by the evidence of both where they kept it."""
+    (old, base), (new, cand) = pair
+    status = _speed_status(base, machine, o)
+    change = None
+    if status is None:
+        try:
+            change = change_of(old, base, new, cand)
+        except NotComparable as exc:
+            status = f"{NOT_COMPARABLE}: {exc}"
+    row = Row.of(full, name, key, base, cand, status or judge_metric(base, cand, change))
+    if change is None:
+        return row
+    tol = base.tolerance if base.tolerance is not None else 0.0
+    return replace(
+        row,
+        change_ci=change.ci,
+        relative_change=change.relative,
+        unresolved=row.status in JUDGED and not resolves(change, tol),
+    )
 
 
 def _case_rows(
@@ -155,10 +120,9 @@ def _case_rows(
         if unit in ("x", "s") and not options.include_time:
             continue  # --no-time: only what does not depend on the CPU
         if base is None or cand is None:
-            status = MISSING if cand is None else NEW
-        else:
-            status = _speed_status(base, machine, options) or judge_metric(base, cand)
-        rows.append(Row.of(full, name, key, base, cand, status))
+            rows.append(Row.of(full, name, key, base, cand, MISSING if cand is None else NEW))
+            continue
+        rows.append(_judged(full, name, key, ((old, base), (new, cand)), machine, options))
     return rows
 
 
@@ -173,101 +137,145 @@ def _time_row(full: str, name: str, old: Mapping, new: Mapping, machine: Machine
     return [Row(full, name, TIME_METRIC, float(a), float(b), status, "s")]
 
 
-def compare(baseline: ResultFile, candidate: ResultFile, options: Options = Options()) -> list[Row]:
-    """Rows for every benchmark of either file, matched by fullname.
+def _limit_rows(baseline: ResultFile, candidate: ResultFile, machine: Machines, o: Options):
+    """The int8 limit of both machines, judged like a speedup when both kept their rounds."""
+    a, b = (f.machine_info.get("int8_limit") or {} for f in (baseline, candidate))
+    if not o.include_time or "speedup" not in a or "speedup" not in b:
+        return []
+    base, cand = (
+        Metric(
+            d["speedup"],
+            "x",
+            "higher",
+            LIMIT_TOLERANCE,
+            relative=True,
+            samples=tuple(d["samples"]) if len(d.get("samples") or ()) > 1 else None,
+        )
+        for d in (a, b)
+    )
+    empty = CaseResult("int8-limit", {}, {}, {"about": "int8 limit"}, {}, {}, "?")
+    pair = ((empty, base), (empty, cand))
+    return [_judged(*LIMIT_ROW, "speedup", pair, machine, o)]
 
-    Raise ProfileMismatch when the files were recorded with different profiles."""
+
+def compare(
+    baseline: ResultFile, candidate: ResultFile, options: Options | None = None
+) -> list[Row]:
+    """Rows for every benchmark of either file, matched by fullname, then the run's failed and
+    skipped tests. Raise ProfileMismatch when the files were recorded with different profiles."""
+    options = options or Options()
     if baseline.profile != candidate.profile:
         raise ProfileMismatch(baseline.profile, candidate.profile)
     machine = machines(baseline, candidate)
     old, new = baseline.rows(), candidate.rows()
-    rows: list[Row] = []
+    outcome_rows = _outcome_rows(baseline, candidate, options)
+    failed = {r.benchmark for r in outcome_rows}
+    rows: list[Row] = _limit_rows(baseline, candidate, machine, options)
     for full in [*old, *(f for f in new if f not in old)]:
         if options.only is not None and options.only not in full:
             continue
         name = (old.get(full) or new[full]).get("name") or full
-        if full not in old or full not in new:
-            status = MISSING if full in old else NEW
-            rows.append(Row(full, name, "(benchmark)", None, None, status))
+        if full not in new:
+            rows += _absent_rows(full, name, candidate)
+            continue
+        if full not in old:
+            rows.append(Row(full, name, "(benchmark)", None, None, NEW))
             continue
         rows += _time_row(full, name, old[full], new[full], machine, options)
         a, b = baseline.cases[full], candidate.cases[full]
         if a is not None and b is not None:
             rows += _case_rows(full, name, a, b, machine, options)
-        elif a is not None or b is not None:
+        elif (a is not None or b is not None) and full not in failed:
             rows.append(Row(full, name, "(result)", None, None, MISSING if b is None else NEW))
-    strict = {REGRESSION, MISSING} if options.strict else {REGRESSION}
-    return [replace(row, regression=row.status in strict) for row in rows]
+    absent = {r.benchmark for r in rows if r.metric == "(benchmark)"}
+    rows += [r for r in outcome_rows if r.benchmark not in absent]
+    return [replace(row, regression=is_regression(row.status, options)) for row in rows]
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m compress.compare",
-        description=__doc__,
-        epilog=EXIT_STATUS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("baseline", help="baseline result JSON (pytest-benchmark, typed results)")
-    p.add_argument("candidate", help="candidate result JSON")
-    p.add_argument("--no-time", action="store_true", help="skip speedups and times entirely")
-    p.add_argument("--gate-latency", action="store_true", help="gate latency medians too")
-    p.add_argument("--time-tol", type=float, default=0.15, help="with --gate-latency (0.15)")
-    p.add_argument(
-        "--gate-speed-anyway", action="store_true", help="gate speedups across ISA classes"
-    )
-    p.add_argument("--only", metavar="SUBSTRING", help="only benchmarks whose fullname has it")
-    p.add_argument("--strict", action="store_true", help="anything missing is a regression")
-    p.add_argument("--show-info", action="store_true", help="also list ungated metrics")
-    return p
-
-
-def _profile_message(exc: ProfileMismatch, baseline: str, candidate: str) -> str:
-    other = exc.candidate if exc.candidate is not None else exc.baseline
-    return (
-        f"compare: not comparable: profile {_label(exc.baseline)} (baseline {baseline}) vs "
-        f"{_label(exc.candidate)} (candidate {candidate}); compare runs of one profile "
-        f"(re-record with --profile {other})"
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: print the comparison and return the exit status EXIT_STATUS states."""
-    args = _parser().parse_args(argv)
-    options = Options(
-        time_tol=args.time_tol,
-        include_time=not args.no_time,
-        gate_latency=args.gate_latency,
-        gate_speed_anyway=args.gate_speed_anyway,
-        only=args.only,
-        strict=args.strict,
-        show_info=args.show_info,
-    )
-    try:
-        baseline, candidate = load(args.baseline), load(args.candidate)
-        rows = compare(baseline, candidate, options)
-    except InputError as exc:
-        print(f"compare: error: {exc}", file=sys.stderr)
-        return 2
-    except ProfileMismatch as exc:
-        print(_profile_message(exc, args.baseline, args.candidate), file=sys.stderr)
-        return 2
-    shown = [r for r in rows if options.show_info or r.status != INFO]
-    print(render(shown) if shown else "no benchmarks to compare")
+def summary(rows: Sequence[Row], baseline: ResultFile, candidate: ResultFile, o: Options) -> str:
+    """The lines under the table: machines, counts, and what the evidence could not decide."""
+    lines = []
     machine = machines(baseline, candidate)
-    if options.include_time and machine.speed_note:
-        print(f"\nspeedups not gated: {machine.speed_note}")
-    if options.include_time and machine.differences:
-        print("machines differ: " + "; ".join(machine.differences))
+    if o.include_time and machine.speed_note:
+        lines.append(f"speedups not gated: {machine.speed_note}")
+    if o.include_time and machine.differences:
+        lines.append("machines differ: " + "; ".join(machine.differences))
+    old_way = [r for r in rows if r.status in JUDGED and r.change_ci is None and r.unit != "s"]
+    old_way = [r for r in old_way if r.unit in ("x", "frac", "pts")]
+    if old_way:
+        lines.append(
+            f"note: {len(old_way)} speed or quality metrics compared the old way (one run's CI "
+            "against the tolerance): a file keeps no per-round or per-example evidence"
+        )
+    unresolved = sorted({f"{r.name} {r.metric}" for r in rows if r.unresolved})
+    if unresolved:
+        lines.append(
+            f"cannot resolve the declared change ({len(unresolved)}): the change CI is wider "
+            "than twice the tolerance: "
+            + ", ".join(unresolved[:8])
+            + (", ..." if len(unresolved) > 8 else "")
+        )
     regressions = sum(r.regression for r in rows)
-    compared = sum(r.status in JUDGED or r.regression for r in rows)
-    print(
-        f"\n{regressions} regressions in {compared} compared metrics (profile {baseline.profile})"
+    compared = sum(r.status.split(":")[0].split(" (")[0] in JUDGED or r.regression for r in rows)
+    lines.append(
+        f"{regressions} regressions in {compared} compared metrics (profile {baseline.profile})"
     )
-    inconclusive = sum(r.status == INCONCLUSIVE for r in rows)
+    inconclusive = sum(r.status.startswith(INCONCLUSIVE) for r in rows)
     if inconclusive:
-        print(f"{inconclusive} inconclusive: beyond the tolerance, but the CI still reaches it")
-    return 1 if regressions else 0
+        lines.append(f"{inconclusive} inconclusive: beyond the tolerance, CI reaches no change")
+    return "\n".join(lines)
+
+
+def confirm(rows: list[Row], baseline: ResultFile, retest: ResultFile | None, o: Options):
+    """Speed regressions stand only where a retest of those cases (a fresh process, later)
+    regresses too: a burst of noise on a shared 2-core machine moves one run's ratios (one of
+    six A/A runs by 7.7%, docs/gate.md), a real slowdown moves both. Other rows are kept."""
+    again = {}
+    if retest is not None:
+        again = {(r.benchmark, r.metric): r for r in compare(baseline, retest, o)}
+    out = []
+    for row in rows:
+        if row.regression and row.unit == "x":
+            second = again.get((row.benchmark, row.metric))
+            if second is None or second.status != REGRESSION:
+                seen = f"{second.status} {second.change}" if second else "not re-measured"
+                status = f"{INCONCLUSIVE}: a retest did not confirm it ({seen})"
+                row = replace(row, status=status, regression=False)
+            else:
+                row = replace(row, status=f"{REGRESSION} (retest {second.change})")
+        out.append(row)
+    return out
+
+
+def retest_ids(rows: Sequence[Row]) -> list[str]:
+    """The benchmarks whose only regressions are speedups: what a retest re-measures."""
+    speed = {r.benchmark for r in rows if r.regression and r.unit == "x"}
+    other = {r.benchmark for r in rows if r.regression and r.unit != "x"}
+    return sorted(speed - other - {LIMIT_ROW[0]})
+
+
+def run(
+    baseline: ResultFile, candidate: ResultFile, options: Options, retest=None
+) -> tuple[int, str]:
+    """(exit status, printed text) of one comparison; raises ProfileMismatch. ``retest``,
+    given benchmark ids, re-runs them and returns their result file (or None): speed
+    regressions then stand only when confirmed (``confirm``)."""
+    if same_run(baseline, candidate):
+        text = (
+            f"compare: the candidate {candidate.path} is the baseline {baseline.path} itself: "
+            "the run saved no new result"
+        )
+        return 1, text
+    rows = compare(baseline, candidate, options)
+    if retest is not None and any(r.regression and r.unit == "x" for r in rows):
+        rows = confirm(rows, baseline, retest(retest_ids(rows)), options)
+    shown = [r for r in rows if options.show_info or r.status != INFO]
+    table = render(shown) if shown else "no benchmarks to compare"
+    text = f"{table}\n\n{summary(rows, baseline, candidate, options)}"
+    return (1 if any(r.regression for r in rows) else 0), text
 
 
 if __name__ == "__main__":
+    from compress.compare_cli import main  # the CLI imports this module: no cycle at import
+
     raise SystemExit(main())

@@ -12,7 +12,8 @@ from compress.stats import Interval
 
 OK, IMPROVED, REGRESSION = "ok", "improved", "REGRESSION"
 NOT_COMPARABLE, MISSING, NEW, INFO = "not comparable", "missing", "new", "info"
-INCONCLUSIVE = "inconclusive"  # beyond the tolerance, but the candidate's CI reaches the band
+INCONCLUSIVE = "inconclusive"  # beyond the tolerance, but the CI reaches no change
+FAILED = "FAILED"  # the case failed or errored in the candidate run
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Row:
     regression: bool = False
     baseline_ci: Interval | None = None
     candidate_ci: Interval | None = None
+    change_ci: Interval | None = None  # CI of the change itself (compress.change), if judged so
+    relative_change: bool = False  # change_ci is a fraction of the baseline (speedups)
+    unresolved: bool = False  # change_ci is too wide to resolve the declared change
 
     @classmethod
     def of(
@@ -53,6 +57,8 @@ class Row:
         """Relative % for times/sizes/speedups, absolute difference for fractions/points."""
         if self.baseline is None or self.candidate is None:
             return ""
+        if self.change_ci is not None:
+            return self._change_with_ci()
         delta = self.candidate - self.baseline
         if self.unit in ("frac", "ratio"):
             return f"{delta:+.3f}"
@@ -61,6 +67,16 @@ class Row:
         if self.baseline == 0:
             return "n/a"
         return f"{100 * delta / abs(self.baseline):+.1f}%"
+
+    def _change_with_ci(self) -> str:
+        ci = self.change_ci
+        assert ci is not None and self.baseline is not None and self.candidate is not None
+        if self.relative_change:
+            point = self.candidate / self.baseline - 1 if self.baseline else 0.0
+            return f"{100 * point:+.1f}% [{100 * ci.low:+.1f}, {100 * ci.high:+.1f}]"
+        digits = 3 if self.unit == "frac" else 2
+        point = self.candidate - self.baseline
+        return f"{point:+.{digits}f} [{ci.low:+.{digits}f}, {ci.high:+.{digits}f}]"
 
 
 _SUFFIX = {"s": " ms", "bytes": " MiB", "x": "x"}
@@ -93,7 +109,9 @@ def render(rows: Sequence[Row]) -> str:
             fmt(r.baseline, r.unit, r.baseline_ci),
             fmt(r.candidate, r.unit, r.candidate_ci),
             r.change,
-            f"{REGRESSION} ({r.status})" if r.regression and r.status != REGRESSION else r.status,
+            f"{REGRESSION} ({r.status})"
+            if r.regression and not r.status.startswith(REGRESSION)
+            else r.status,
         )
         for r in rows
     ]

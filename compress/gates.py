@@ -17,21 +17,32 @@ from compress.measure import Speedup, paired_speedup
 from compress.results import Metric
 from compress.stats import Interval, paired_metric_delta_ci, speedup_ci, verdict
 
-SPEED_TOLERANCE = 0.20  # compare: a speedup may fall 20% between runs before it is gated
-QUALITY_TOLERANCE_PTS = 0.5  # compare: a quality drop may grow 0.5 pt (its CI must confirm)
+# The smallest change between two runs that matters, per kind of figure (compress.change: a
+# regression is a change whose CI is wholly on the bad side with its point beyond this).
+SPEED_TOLERANCE = 0.10  # a speedup 10% lower; headline cases declare 5% (HEADLINE_SPEED)
+HEADLINE_SPEED_TOLERANCE = 0.05
+QUALITY_TOLERANCE_PTS = 0.5  # a quality drop 0.5 pt larger, paired by example
 MAX_ROUNDS_FACTOR = 4  # an inconclusive speed gate re-measures up to 4x the rounds
+SAMPLE_DIGITS = 5  # significant digits kept of each round's ratio (the evidence compare reads)
 
 
 class GateFailed(AssertionError):
     """The whole confidence interval lies on the wrong side of the threshold."""
 
 
-def speedup_metric(speed: Speedup, *, floor: float | None) -> Metric:
-    """The paired speedup as a Metric: median of per-round ratios, bootstrap CI, its floor
-    (None: compared between runs, not asserted in the run)."""
+def speedup_metric(
+    speed: Speedup, *, floor: float | None, tolerance: float = SPEED_TOLERANCE
+) -> Metric:
+    """The paired speedup as a Metric: median of per-round ratios, its order-statistic CI, its
+    floor (None: compared between runs, not asserted in the run), the per-round ratios as
+    evidence, and ``tolerance``: the smallest relative change between runs that matters."""
     point, ci = speedup_ci(speed.baseline_s, speed.candidate_s)
+    ratios = tuple(
+        float(f"{a / b:.{SAMPLE_DIGITS}g}")
+        for a, b in zip(speed.baseline_s, speed.candidate_s, strict=True)
+    )
     return Metric(
-        point, "x", "higher", tolerance=SPEED_TOLERANCE, relative=True, budget=floor, ci=ci
+        point, "x", "higher", tolerance, relative=True, budget=floor, ci=ci, samples=ratios
     )
 
 
@@ -43,14 +54,21 @@ def measure_speedup(
     rounds: int,
     warmup: int = 3,
     threads: int = 1,
+    tolerance: float = SPEED_TOLERANCE,
+    resolve: bool = False,
 ) -> tuple[Speedup, Metric]:
     """Paired speedup (one thread unless told); re-measured with twice the rounds while the CI
-    straddles ``floor`` (at most MAX_ROUNDS_FACTOR x ``rounds``)."""
+    straddles ``floor`` or, with ``resolve``, is too wide to tell a change of ``tolerance``
+    between runs (relative half-width above tolerance / 2), at most MAX_ROUNDS_FACTOR x
+    ``rounds``."""
     total = rounds
     while True:
         speed = paired_speedup(baseline, candidate, rounds=total, warmup=warmup, threads=threads)
-        metric = speedup_metric(speed, floor=floor)
-        if verdict(_ci(metric), floor, "higher") != "inconclusive":
+        metric = speedup_metric(speed, floor=floor, tolerance=tolerance)
+        ci = _ci(metric)
+        straddles = floor is not None and verdict(ci, floor, "higher") == "inconclusive"
+        wide = resolve and ci.width / 2 > metric.value * tolerance / 2
+        if not straddles and not wide:
             return speed, metric
         if total * 2 > rounds * MAX_ROUNDS_FACTOR:
             return speed, metric
@@ -65,13 +83,21 @@ def quality_drop_metric(
     *,
     budget_pts: float | None,
     n_resamples: int = 1000,
+    by_example: dict[str, str] | None = None,
 ) -> Metric:
     """score(reference) - score(compressed) in points, with a paired bootstrap CI over the
-    evaluation examples (same examples, both models' predictions)."""
+    evaluation examples (same examples, both models' predictions); ``by_example`` names the
+    predictions kept as evidence (compress.case.Case.quality_drop)."""
     drop, ci = paired_metric_delta_ci(y_true, reference, compressed, score, n_resamples=n_resamples)
     pts = Interval(100 * ci.low, 100 * ci.high, ci.level, ci.n, ci.method)
     return Metric(
-        100 * drop, "pts", "lower", tolerance=QUALITY_TOLERANCE_PTS, budget=budget_pts, ci=pts
+        100 * drop,
+        "pts",
+        "lower",
+        tolerance=QUALITY_TOLERANCE_PTS,
+        budget=budget_pts,
+        ci=pts,
+        by_example=by_example,
     )
 
 

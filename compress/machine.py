@@ -44,6 +44,7 @@ class Int8Limit:
     threads: int
     rounds: int  # rounds actually timed (fewer than asked when the time budget ran out)
     engine: str  # quantized engine the int8 twin ran under
+    samples: tuple[float, ...] = ()  # every round's ratio: compare gates the limit between runs
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -53,7 +54,8 @@ class Int8Limit:
     def from_dict(cls, data: dict[str, Any]) -> Int8Limit:
         """Inverse of :meth:`to_dict`; ignores unknown keys."""
         names = {field.name for field in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
+        kept = {key: value for key, value in data.items() if key in names}
+        return cls(**kept | {"samples": tuple(kept.get("samples") or ())})
 
 
 def _seeded_linear(in_features: int, out_features: int, generator: torch.Generator) -> nn.Linear:
@@ -86,7 +88,7 @@ def calibrate_int8_limit(
     out_features: int = 1536,
     *,
     threads: int = 1,
-    rounds: int = 15,
+    rounds: int = 40,
 ) -> Int8Limit:
     """Time an fp32 Linear against its dynamic int8 twin (paired, interleaved) on this CPU.
 
@@ -114,6 +116,9 @@ def calibrate_int8_limit(
         threads=threads,
         rounds=result.baseline.rounds,
         engine=config.resolved_engine,
+        samples=tuple(
+            round(a / b, 5) for a, b in zip(result.baseline_s, result.candidate_s, strict=True)
+        ),
     )
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from compress.errors import InputError
+from compress.fingerprint import isa_class
 from compress.results import EXTRA_INFO_KEY, CaseResult, SchemaError, read
 
 # extra_info keys that pytest-benchmark rows of the current schema may carry besides the result
 ROW_KEYS = frozenset({EXTRA_INFO_KEY, "profile"})
+OUTCOMES_KEY = "compress_bench"  # top-level: {"outcomes": {node id: outcome}} (conftest)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,39 @@ class ResultFile:
     def rows(self) -> dict[str, Mapping[str, Any]]:
         """Benchmark rows by fullname, in the file's order."""
         return {b["fullname"]: b for b in self.doc["benchmarks"]}
+
+    @property
+    def outcomes(self) -> dict[str, str]:
+        """Test node id -> "passed" / "failed: ..." / "error: ..." / "skipped: <reason>" for
+        every benchmark test of the run ({} for files saved before outcomes were kept)."""
+        held = (self.doc.get(OUTCOMES_KEY) or {}).get("outcomes") or {}
+        return {str(k): str(v) for k, v in held.items()} if isinstance(held, Mapping) else {}
+
+
+def same_run(a: ResultFile, b: ResultFile) -> bool:
+    """Whether two loaded files are one run (the same file, or the same benchmarks and
+    datetime): comparing a run with itself proves nothing."""
+    if a.path.resolve() == b.path.resolve():
+        return True
+    return a.doc.get("datetime") == b.doc.get("datetime") and a.doc == b.doc
+
+
+def committed_baseline(path: str | Path, candidate: ResultFile, *, same_isa=False) -> Path:
+    """``path`` when it is a file; for a folder, its committed ``*_baseline-<profile>*.json``
+    of the candidate's profile, the one of the candidate's ISA class when there is one (with
+    ``same_isa``, only that one: a nightly gate must gate speed).
+
+    InputError names the folder when it holds no such baseline."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return folder
+    found = sorted(folder.glob(f"**/*_baseline-{candidate.profile}*.json"))
+    isa = isa_class(candidate.fingerprint.get("isa"))
+    same = [p for p in found if isa_class(load(p).fingerprint.get("isa")) == isa]
+    if not found or (same_isa and not same):
+        what = f"profile {candidate.profile!r}" + (f" and ISA class {isa}" if same_isa else "")
+        raise InputError(folder, f"no committed *_baseline-{candidate.profile}*.json of {what}")
+    return (same or found)[0]
 
 
 def load_json(path: str | Path) -> dict[str, Any]:
@@ -91,6 +126,12 @@ def _case(bench: Mapping[str, Any], path: str | Path) -> CaseResult | None:
 
 def load(path: str | Path) -> ResultFile:
     """Load and validate a result file (see the module docstring); raise InputError."""
-    doc = load_json(path)
+    return from_doc(load_json(path), path)
+
+
+def from_doc(doc: dict[str, Any], path: str | Path) -> ResultFile:
+    """A ResultFile of an already parsed document (``path`` names it in errors)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise InputError(path, 'not a pytest-benchmark result: no "benchmarks" list')
     cases = {b["fullname"]: _case(b, path) for b in doc["benchmarks"]}
     return ResultFile(Path(path), doc, cases)

@@ -3,6 +3,12 @@
 A benchmark builds one CaseResult per case and stores it in pytest-benchmark's ``extra_info``
 with ``record``; ``read`` gets it back from a saved JSON row (None for rows saved before this
 schema existed). Bump SCHEMA_VERSION on any change that an older reader would misread.
+
+Version 2 keeps the evidence behind each figure so that two runs can be compared by the
+evidence of both (compress.change): a speedup's per-round paired ratios (``Metric.samples``)
+and a quality figure's per-example predictions (``CaseResult.predictions``, referenced by
+``Metric.by_example``). Version 1 results (no evidence) are still read; compare judges them
+the old way and says so.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from typing import Any, Literal, get_args
 
 from compress.stats import Interval
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: no samples or predictions (compared the old way)
 EXTRA_INFO_KEY = "compress_bench"
 
 Direction = Literal["higher", "lower", "report"]  # "report": shown, never gated
@@ -39,6 +46,8 @@ class Metric:
     relative: bool = False  # tolerance is a fraction of the baseline value
     budget: float | None = None  # threshold of the invariant checked inside the run, if any
     ci: Interval | None = None
+    samples: tuple[float, ...] | None = None  # the observations behind ci (speed: round ratios)
+    by_example: dict[str, str] | None = None  # {"set", "score", "arm"}: CaseResult.predictions
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -61,10 +70,22 @@ class Metric:
             raise ValueError('a "report" metric is never gated: it takes no tolerance or budget')
         if self.ci is not None and not isinstance(self.ci, Interval):
             raise ValueError(f"ci must be an Interval or None, got {type(self.ci).__name__}")
+        if self.samples is not None:
+            values = tuple(_finite("sample", x) for x in self.samples)
+            if len(values) < 2:
+                raise ValueError(f"samples need at least 2 values, got {len(values)}")
+            object.__setattr__(self, "samples", values)
+        if self.by_example is not None:
+            _check_by_example(self.by_example)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; Metric.from_dict inverts it."""
-        return {
+        """JSON-ready dict; Metric.from_dict inverts it (evidence keys only when present)."""
+        evidence: dict[str, Any] = {}
+        if self.samples is not None:
+            evidence["samples"] = list(self.samples)
+        if self.by_example is not None:
+            evidence["by_example"] = dict(self.by_example)
+        return evidence | {
             "value": self.value,
             "unit": self.unit,
             "direction": self.direction,
@@ -95,13 +116,40 @@ class Metric:
                 relative=d.get("relative", False),
                 budget=d.get("budget"),
                 ci=None if ci is None else Interval.from_dict(ci),
+                samples=None if d.get("samples") is None else tuple(d["samples"]),
+                by_example=d.get("by_example"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise SchemaError(f"metric {name!r}: {e}") from e
 
 
-_METRIC_OPTIONAL = ("tolerance", "relative", "budget", "ci")
+_METRIC_OPTIONAL = ("tolerance", "relative", "budget", "ci", "samples", "by_example")
 _CASE_KEYS = ("schema", "case", "profile", "metrics", "config", "model", "data", "fingerprint")
+ARMS = ("reference", "compressed", "drop")  # which figure of a prediction set a metric is
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _check_by_example(ref: Any) -> None:
+    if not isinstance(ref, Mapping) or set(ref) != {"set", "score", "arm"}:
+        raise ValueError(f'by_example must be {{"set", "score", "arm"}}, got {ref!r}')
+    if ref["arm"] not in ARMS:
+        raise ValueError(f"by_example arm must be one of {ARMS}, got {ref['arm']!r}")
+
+
+def encode_labels(values: Any) -> str | list[int]:
+    """Class ids as one short string (one base-36 digit each) when all are in 0..35, else a
+    list: a 408-pair MRPC prediction array costs 408 bytes of JSON."""
+    ints = [int(v) for v in values]
+    if all(0 <= v < len(_DIGITS) for v in ints):
+        return "".join(_DIGITS[v] for v in ints)
+    return ints
+
+
+def decode_labels(encoded: str | list[int]) -> list[int]:
+    """Inverse of encode_labels."""
+    if isinstance(encoded, str):
+        return [_DIGITS.index(c) for c in encoded]
+    return [int(v) for v in encoded]
 
 
 @dataclass(frozen=True)
@@ -116,9 +164,11 @@ class CaseResult:
     fingerprint: dict[str, Any]
     profile: str  # "quick" | "full"
     schema: int = field(default=SCHEMA_VERSION)
+    # per-example evidence: {set: {"labels", "reference", "compressed"}}, encode_labels each
+    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if type(self.schema) is not int or self.schema != SCHEMA_VERSION:
+        if type(self.schema) is not int or self.schema not in READABLE_VERSIONS:
             raise SchemaError(_version_message(self.schema))
         if not isinstance(self.case, str) or not self.case:
             raise ValueError(f"case must be a non-empty string, got {self.case!r}")
@@ -132,6 +182,15 @@ class CaseResult:
                 raise ValueError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
         if "about" not in self.model:
             raise ValueError('model provenance must include "about"')
+        for key, arrays in self.predictions.items():
+            if not isinstance(arrays, Mapping) or set(arrays) != {"labels", *ARMS[:2]}:
+                raise ValueError(f"predictions {key!r} must hold labels, reference, compressed")
+            lengths = {len(decode_labels(v)) for v in arrays.values()}
+            if len(lengths) != 1:
+                raise ValueError(f"predictions {key!r}: arrays differ in length {lengths}")
+        for name, m in self.metrics.items():
+            if m.by_example is not None and m.by_example["set"] not in self.predictions:
+                raise ValueError(f"metric {name!r} refers to unknown predictions")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (copies, never aliases); CaseResult.from_dict inverts it exactly."""
@@ -144,7 +203,7 @@ class CaseResult:
             "model": copy.deepcopy(self.model),
             "data": copy.deepcopy(self.data),
             "fingerprint": copy.deepcopy(self.fingerprint),
-        }
+        } | ({"predictions": copy.deepcopy(self.predictions)} if self.predictions else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CaseResult:
@@ -153,9 +212,10 @@ class CaseResult:
             raise SchemaError(f"expected a mapping, got {type(d).__name__}")
         if "schema" not in d:
             raise SchemaError(_version_message(None))
-        if type(d["schema"]) is not int or d["schema"] != SCHEMA_VERSION:
+        if type(d["schema"]) is not int or d["schema"] not in READABLE_VERSIONS:
             raise SchemaError(_version_message(d["schema"]))
-        _check_keys(d, required=_CASE_KEYS, optional=(), what=f"result {d.get('case')!r}")
+        what = f"result {d.get('case')!r}"
+        _check_keys(d, required=_CASE_KEYS, optional=("predictions",), what=what)
         if not isinstance(d["metrics"], Mapping):
             raise SchemaError(f"metrics must be a mapping, got {type(d['metrics']).__name__}")
         metrics = {name: Metric.from_dict(m, name) for name, m in d["metrics"].items()}
@@ -169,6 +229,7 @@ class CaseResult:
                 fingerprint=copy.deepcopy(d["fingerprint"]),
                 profile=d["profile"],
                 schema=d["schema"],
+                predictions=copy.deepcopy(d.get("predictions") or {}),
             )
         except (TypeError, ValueError) as e:
             raise SchemaError(f"result {d['case']!r}: {e}") from e
@@ -219,6 +280,6 @@ def _check_keys(
 def _version_message(found: Any) -> str:
     got = "no schema version" if found is None else f"schema version {found!r}"
     return (
-        f"result has {got}, version {SCHEMA_VERSION} expected; "
+        f"result has {got}, version {' or '.join(map(str, READABLE_VERSIONS))} expected; "
         "re-run the benchmark or read it with the matching compress-bench"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import warnings
 
 import pytest
@@ -11,7 +12,7 @@ from compress.case import Case, Scored, run_compression
 from compress.gates import GateFailed
 from compress.measure import Speedup, Timing
 from compress.results import EXTRA_INFO_KEY, read
-from compress.stats import accuracy
+from compress.stats import Interval, accuracy
 
 
 def _case() -> Case:
@@ -30,6 +31,19 @@ def _fake_speed(ratio: float):
     return fake
 
 
+def _fake_rounds(ratios: tuple[float, ...]):
+    """paired_speedup stand-in whose round i has ratio ``ratios[i]`` (rounds must match)."""
+
+    def fake(baseline, candidate, *, rounds: int, warmup: int, threads: int) -> Speedup:
+        assert rounds == len(ratios)
+        base = [1.0 + 0.01 * i for i in range(rounds)]
+        cand = [b / r for b, r in zip(base, ratios, strict=True)]
+        q1, median, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+        return Speedup(median, q1, q3, Timing.of(base), Timing.of(cand), tuple(base), tuple(cand))
+
+    return fake
+
+
 class _Bench:
     def __init__(self) -> None:
         self.extra_info: dict = {}
@@ -41,7 +55,8 @@ class _Bench:
 
 
 def test_finish_records_then_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(case_mod, "paired_speedup", _fake_speed(2.0))
+    ratios = (1.9, 2.3, 2.0, 2.2, 1.7, 2.1, 2.4, 1.8)  # round by round; median 2.05
+    monkeypatch.setattr(case_mod, "paired_speedup", _fake_rounds(ratios))
     c = _case()
     c.speedup(lambda: None, lambda: None, floor=None, rounds=8)
     c.sizes(400, 100, max_ratio=0.3)
@@ -50,8 +65,14 @@ def test_finish_records_then_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.finish(extra) == {"size_ratio": "pass"}
     result = read(extra)
     assert result is not None and result.case == "t[x]" and result.profile == "quick"
-    assert result.metrics["speedup"].value == pytest.approx(2.0)
-    assert result.metrics["speedup"].budget is None  # floor None: recorded, not asserted
+    speedup = result.metrics["speedup"]
+    assert speedup.budget is None  # floor None: recorded, not asserted
+    assert speedup.value == pytest.approx(2.05)  # median of the per-round ratios
+    assert speedup.samples == ratios  # each round's own ratio, in round order
+    # 8 rounds: no narrower order interval reaches 95%, so [min, max] at 1 - 2/2**8
+    assert speedup.ci == Interval(1.7, 2.4, 1 - 2 / 2**8, 8, "order")
+    assert (speedup.unit, speedup.direction, speedup.relative) == ("x", "higher", True)
+    assert result.metrics["speedup_baseline_s"].value == pytest.approx(1.035)  # median round
     assert result.metrics["size_ratio"].value == 0.25
     assert result.metrics["eval_s"].direction == "report"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from compress.compare import Options, ProfileMismatch, compare, judge_metric, machines, main
+from compress.compare import compare
+from compress.compare_cli import main
+from compress.compare_rules import Options, ProfileMismatch, judge_metric, machines
 from compress.compare_table import Row, render
 from compress.resultfile import load
 from compress.results import EXTRA_INFO_KEY, SCHEMA_VERSION, CaseResult, Metric, record
@@ -211,7 +213,7 @@ def _no_direction(doc: dict) -> None:
     ("breaks", "message"),
     [
         (_legacy, "saved before the typed result schema (loose keys f1_int8, speedup"),
-        (_other_version, f"schema version {SCHEMA_VERSION + 1}, version {SCHEMA_VERSION} expected"),
+        (_other_version, f"schema version {SCHEMA_VERSION + 1}, version 1 or 2 expected"),
         (_no_direction, "metric 'f1': missing 'direction'"),
     ],
     ids=["old-format", "other-version", "no-direction"],
@@ -248,17 +250,19 @@ def test_bad_files_exit_2(tmp_path: Path, capsys, content: str, message: str) ->
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("strict", "code"), [(False, 0), (True, 1)])
-def test_missing_metric_and_benchmark(tmp_path: Path, strict: bool, code: int) -> None:
+@pytest.mark.parametrize(("allow", "code"), [(False, 1), (True, 0)])
+def test_missing_metric_and_benchmark(tmp_path: Path, allow: bool, code: int) -> None:
+    """Strict by default: what the baseline had and the candidate lacks is a regression."""
     old = _doc({"f1": Metric(0.9, **F1), "acc": Metric(0.9, **F1)})
     new = _doc({"f1": Metric(0.9, **F1), "new": Metric(1.0, **F1)})
     new["benchmarks"] = new["benchmarks"][1:]  # the timed reference row is gone
     a, b = _files(tmp_path, old, new)
-    rows = compare(load(a), load(b), Options(strict=strict))
+    rows = compare(load(a), load(b), Options(allow_missing=allow))
     status = {r.metric: r.status for r in rows}
     assert status["acc"] == "missing" and status["new"] == "new"
-    assert status["(benchmark)"] == "missing"
-    assert main([a, b] + (["--strict"] if strict else [])) == code
+    assert status["(benchmark)"] == "missing: not run"
+    assert {r.metric for r in rows if r.regression} == (set() if allow else {"acc", "(benchmark)"})
+    assert main([a, b] + (["--allow-missing"] if allow else [])) == code
 
 
 def test_render_shows_cis() -> None:
@@ -283,7 +287,8 @@ def test_help_documents_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "1 regression; 2 bad input" in text and "ISA class" in text
+    assert "1 regression (a failed, skipped or missing case too" in text
+    assert "2 bad input" in text and "ISA class" in text
 
 
 def test_compare_does_not_import_torch() -> None:
@@ -292,8 +297,18 @@ def test_compare_does_not_import_torch() -> None:
     assert proc.stdout.strip() == "False", proc.stderr
 
 
-def test_identical_files_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_two_runs_with_equal_figures_pass(tmp_path: Path, capsys) -> None:
     doc = _doc({"f1": Metric(0.9, **F1), "speedup": Metric(2.0, **SPEED, ci=_ci(1.9, 2.1))})
-    a, b = _files(tmp_path, doc, copy.deepcopy(doc))
+    other = copy.deepcopy(doc) | {"datetime": "2026-12-06T03:00:00"}
+    a, b = _files(tmp_path, doc | {"datetime": "2026-12-05T03:00:00"}, other)
     assert main([a, b]) == 0
     assert "0 regressions in 2 compared metrics (profile quick)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("copy_it", [False, True], ids=["same-path", "same-content"])
+def test_a_run_compared_with_itself_fails(tmp_path: Path, capsys, copy_it: bool) -> None:
+    """A run that saved nothing new leaves the baseline as the newest file: never a pass."""
+    doc = _doc({"f1": Metric(0.9, **F1)})
+    a, b = _files(tmp_path, doc, copy.deepcopy(doc))
+    assert main([a, b if copy_it else a]) == 1
+    assert "the run saved no new result" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 
 import pytest
 import torch
@@ -29,6 +30,16 @@ def test_int8_limit_round_trips_through_json() -> None:
     assert data["speedup"] == 2.5
     assert data["out_features"] == 1536
     assert Int8Limit.from_dict(data) == limit
+
+
+def test_int8_limit_keeps_its_rounds_through_json() -> None:
+    limit = Int8Limit(2.5, 2.4, 2.6, 1024, 384, 1536, 1, 3, "x86", samples=(2.4, 2.5, 2.6))
+    data = json.loads(json.dumps(limit.to_dict()))
+    assert data["samples"] == [2.4, 2.5, 2.6]
+    back = Int8Limit.from_dict(data)
+    assert back == limit and back.samples == (2.4, 2.5, 2.6)  # a tuple again, not a list
+    del data["samples"]  # a machine_info saved before the rounds were kept
+    assert Int8Limit.from_dict(data).samples == ()
 
 
 def test_speedup_floor_is_fraction_of_limit_above_minimum() -> None:
@@ -86,7 +97,8 @@ def test_calibration_on_tiny_shape_leaves_global_state_alone() -> None:
     rng = torch.get_rng_state()
     limit = calibrate_int8_limit(**TINY)
     assert math.isfinite(limit.speedup) and limit.speedup > 0
-    assert limit.q1 <= limit.speedup <= limit.q3
+    assert len(limit.samples) == limit.rounds  # one paired ratio per timed round
+    assert statistics.median(limit.samples) == pytest.approx(limit.speedup, abs=1e-5)
     assert (limit.rows, limit.in_features, limit.out_features) == (16, 32, 64)
     assert limit.threads == 1 and limit.rounds == 3
     assert limit.engine != other_engine

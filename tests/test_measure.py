@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import pytest
@@ -72,8 +73,11 @@ def test_time_callable_counts_rounds() -> None:
 def test_paired_speedup_sees_a_known_ratio() -> None:
     speed = paired_speedup(lambda: time.sleep(0.006), lambda: time.sleep(0.002), warmup=1, rounds=8)
     assert 2.0 < speed.ratio < 3.5
-    assert speed.q1 <= speed.ratio <= speed.q3
     assert speed.baseline.rounds == speed.candidate.rounds == 8
+    assert len(speed.baseline_s) == len(speed.candidate_s) == 8  # every round kept, in order
+    ratios = [a / b for a, b in zip(speed.baseline_s, speed.candidate_s, strict=True)]
+    assert speed.ratio == pytest.approx(statistics.median(ratios))  # paired round by round
+    assert speed.baseline.median == statistics.median(speed.baseline_s)
 
 
 def test_percentiles_of_latencies() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from fixtures import plan
 from fixtures.cache import cached_entry
-from fixtures.profiles import PROFILES, get_profile
+from fixtures.profiles import MIN_ROUNDS, PROFILES, get_profile
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("fast")
     quick, full = PROFILES["quick"], PROFILES["full"]
-    assert quick.rounds(20) < full.rounds(20) == 20 and quick.rounds(1) == 3
+    assert quick.rounds(20) < full.rounds(20) == 20 and quick.rounds(1) == MIN_ROUNDS == 6
     assert quick.kd_seeds["mrpc"] <= full.kd_seeds["mrpc"]
     assert quick.finetune_epochs <= full.finetune_epochs and not full.scaling_batches
     with pytest.raises(ValueError):

@@ -1,0 +1,195 @@
+"""compress.compare by the evidence of both runs: per-round speed ratios, per-example
+predictions, outcomes of cases that failed or were skipped, the int8 limit, baselines by ISA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compress.compare import compare
+from compress.compare_cli import main
+from compress.compare_rules import Options
+from compress.compare_table import Row
+from compress.resultfile import committed_baseline, load
+from compress.results import CaseResult, Metric, encode_labels, record
+from compress.stats import Interval, f1_binary
+
+CASE = "benchmarks/test_q.py::test_int8[mrpc]"
+VNNI = {"cpu_model": "CPU", "isa": ["avx2", "avx512_vnni"], "quantized_engine": "x86"}
+AVX2 = {**VNNI, "isa": ["avx2", "fma"]}
+SPEED = {"unit": "x", "direction": "higher", "tolerance": 0.05, "relative": True}
+
+
+def _speed(center: float, spread: float, n: int = 16, seed: int = 0) -> Metric:
+    z = np.random.default_rng(seed).permutation(np.linspace(-1.7, 1.7, n))  # median exactly 0
+    ratios = center * (1 + spread * z)
+    ci = Interval(float(ratios.min()), float(ratios.max()), 0.95, n, "order")
+    return Metric(float(np.median(ratios)), **SPEED, ci=ci, samples=tuple(ratios.tolist()))
+
+
+def _labels(n: int = 408, seed: int = 1) -> np.ndarray:
+    return (np.random.default_rng(seed).random(n) < 0.68).astype(int)
+
+
+def _quality(y: np.ndarray, ref: np.ndarray, comp: np.ndarray) -> tuple[dict, dict]:
+    """The three figures Case.quality_drop records, with their evidence."""
+    metrics = {}
+    for arm, pred in (("reference", ref), ("compressed", comp)):
+        ev = {"set": "p0", "score": "f1_binary", "arm": arm}
+        metrics[f"f1_{arm}"] = Metric(f1_binary(y, pred), "frac", "higher", 0.005, by_example=ev)
+    drop = 100 * (f1_binary(y, ref) - f1_binary(y, comp))
+    ev = {"set": "p0", "score": "f1_binary", "arm": "drop"}
+    metrics["f1_drop_pts"] = Metric(drop, "pts", "lower", 0.5, by_example=ev)
+    arrays = {"labels": y, "reference": ref, "compressed": comp}
+    return metrics, {"p0": {k: encode_labels(v) for k, v in arrays.items()}}
+
+
+def _doc(metrics: dict, predictions: dict | None = None, fp=VNNI, outcomes=None, when="1"):
+    case = CaseResult(
+        "q", metrics, {}, {"about": "t"}, {}, fp, "quick", predictions=predictions or {}
+    )
+    extra: dict = {"profile": "quick"}
+    record(extra, case)
+    row = {"name": "test_int8[mrpc]", "fullname": CASE, "stats": {}, "extra_info": extra}
+    limit = {"speedup": 3.8, "samples": [3.8, 3.7, 3.9, 3.8, 3.85, 3.75]}
+    doc = {
+        "datetime": when,
+        "benchmarks": [row],
+        "machine_info": {"fingerprint": fp, "profile": "quick", "int8_limit": limit},
+    }
+    if outcomes is not None:
+        doc["compress_bench"] = {"outcomes": outcomes}
+    return doc
+
+
+def _rows(tmp_path: Path, old: dict, new: dict, **options) -> list[Row]:
+    paths = []
+    for name, doc in (("a", old), ("b", new)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+        paths.append(tmp_path / f"{name}.json")
+    return compare(load(paths[0]), load(paths[1]), Options(**options))
+
+
+def _status(rows: list[Row], metric: str) -> str:
+    return next(r.status for r in rows if r.metric == metric and r.benchmark == CASE)
+
+
+@pytest.mark.parametrize(
+    ("center", "spread", "status"),
+    [
+        (2.4, 0.02, "ok"),
+        (2.16, 0.02, "REGRESSION"),
+        (2.16, 0.25, "inconclusive"),
+        (2.7, 0.02, "improved"),
+        (2.33, 0.02, "ok"),
+    ],
+    ids=["a-a", "minus-10pct", "minus-10pct-noisy", "plus-12pct", "minus-3pct-below-tolerance"],
+)
+def test_speed_change_is_judged_by_both_runs_rounds(tmp_path, center, spread, status) -> None:
+    old = _doc({"speedup": _speed(2.4, 0.02, seed=0)})
+    new = _doc({"speedup": _speed(center, spread, seed=1)}, when="2")
+    rows = _rows(tmp_path, old, new)
+    assert _status(rows, "speedup") == status
+    row = next(r for r in rows if r.metric == "speedup")
+    assert row.change_ci is not None and row.change.endswith("]")
+
+
+def test_the_old_way_for_a_file_without_rounds(tmp_path: Path, capsys) -> None:
+    """A 19% loss the old rule (candidate CI against a 20% band) called ok; without evidence
+    in one file the old rule still applies, and the summary says so."""
+    old = _doc({"speedup": Metric(2.4, **SPEED)})
+    new = _doc({"speedup": _speed(2.16, 0.02)}, when="2")
+    assert _status(_rows(tmp_path, old, new), "speedup") == "REGRESSION"
+    assert main([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
+    assert "compared the old way" in capsys.readouterr().out
+
+
+def _flip(pred: np.ndarray, y: np.ndarray, wrong: int, right: int = 0) -> np.ndarray:
+    """``wrong`` examples it got right now wrong, ``right`` it got wrong now right."""
+    out = pred.copy()
+    ok, bad = np.flatnonzero(pred == y), np.flatnonzero(pred != y)
+    out[ok[:wrong]] = 1 - out[ok[:wrong]]
+    out[bad[:right]] = 1 - out[bad[:right]]
+    return out
+
+
+def test_quality_is_compared_by_example(tmp_path: Path) -> None:
+    """12 more of the same 408 pairs wrong: a regression of the compressed F1 and the drop,
+    where one run's bootstrap CI against the band could not see it."""
+    y = _labels()
+    ref = _flip(y, y, 60)
+    comp = _flip(ref, y, 5)
+    old = _doc(*_quality(y, ref, comp))
+    new = _doc(*_quality(y, ref, _flip(comp, y, 12)), when="2")
+    rows = _rows(tmp_path, old, new)
+    assert _status(rows, "f1_compressed") == "REGRESSION"
+    assert _status(rows, "f1_drop_pts") == "REGRESSION"
+    assert _status(rows, "f1_reference") == "ok"
+    same = _rows(tmp_path, old, _doc(*_quality(y, ref, comp), when="2"))
+    assert {_status(same, m) for m in ("f1_compressed", "f1_drop_pts")} == {"ok"}
+
+
+def test_mixed_flips_are_inconclusive_not_a_regression(tmp_path: Path) -> None:
+    y = _labels()
+    ref = _flip(y, y, 60)
+    comp = _flip(ref, y, 5)
+    new = _doc(*_quality(y, ref, _flip(comp, y, 14, right=9)), when="2")
+    assert _status(_rows(tmp_path, _doc(*_quality(y, ref, comp)), new), "f1_drop_pts") in (
+        "inconclusive",
+        "ok",
+    )
+
+
+def test_other_evaluation_data_are_not_comparable(tmp_path: Path) -> None:
+    y = _labels()
+    old = _doc(*_quality(y, y, y))
+    y2 = _labels(400)
+    rows = _rows(tmp_path, old, _doc(*_quality(y2, y2, y2), when="2"))
+    status = _status(rows, "f1_compressed")
+    assert status == "not comparable: evaluation data differ (408 vs 400 examples)"
+    assert not any(r.regression for r in rows)
+
+
+def test_failed_skipped_and_missing_cases(tmp_path: Path) -> None:
+    other = "benchmarks/test_q.py::test_int8[sst2]"
+    old = _doc({"speedup": _speed(2.4, 0.02)}, outcomes={CASE: "passed", other: "passed"})
+    old["benchmarks"].append({**old["benchmarks"][0], "fullname": other, "name": "sst2"})
+    outcomes = {CASE: "failed: AssertionError: boom", other: "skipped: GLUE_DIR unset"}
+    new = _doc({"speedup": _speed(2.4, 0.02)}, outcomes=outcomes, when="2")
+    rows = _rows(tmp_path, old, new)
+    status = {r.benchmark: r.status for r in rows if r.metric in ("(outcome)", "(benchmark)")}
+    assert status == {
+        CASE: "FAILED: failed: AssertionError: boom",
+        other: "missing: skipped: GLUE_DIR unset",
+    }
+    partial = _rows(tmp_path, old, new, allow_missing=True)
+    assert {r.benchmark for r in partial if r.regression} == {CASE}  # a failure always counts
+
+
+def test_a_checkpoint_one_percent_larger_regresses(tmp_path: Path) -> None:
+    size = {"unit": "bytes", "direction": "lower", "tolerance": 0.001, "relative": True}
+    old = _doc({"size_bytes": Metric(90e6, **size)})
+    rows = _rows(tmp_path, old, _doc({"size_bytes": Metric(90.9e6, **size)}, when="2"))
+    assert _status(rows, "size_bytes") == "REGRESSION"
+
+
+def test_the_int8_limit_is_gated_between_runs(tmp_path: Path) -> None:
+    old, new = _doc({}), _doc({}, when="2")
+    new["machine_info"]["int8_limit"] = {"speedup": 2.0, "samples": [2.0, 1.9, 2.1, 2.0, 1.95]}
+    [row] = [r for r in _rows(tmp_path, old, new) if r.benchmark == "(machine)"]
+    assert row.status == "REGRESSION" and row.metric == "speedup"
+    new["machine_info"]["fingerprint"] = AVX2
+    [row] = [r for r in _rows(tmp_path, old, new) if r.benchmark == "(machine)"]
+    assert row.status.startswith("not comparable: ISA class")
+
+
+def test_the_committed_baseline_of_the_candidates_isa_class(tmp_path: Path) -> None:
+    for name, fp in (("0001_baseline-quick-vnni", VNNI), ("0002_baseline-quick-avx2", AVX2)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(_doc({}, fp=fp)))
+    cand = tmp_path / "run.json"
+    cand.write_text(json.dumps(_doc({}, fp=AVX2, when="2")))
+    assert committed_baseline(tmp_path, load(cand)).name == "0002_baseline-quick-avx2.json"
+    assert main([str(tmp_path), str(cand)]) == 0

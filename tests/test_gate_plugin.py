@@ -1,0 +1,111 @@
+"""``pytest benchmarks --benchmark-compare`` runs the typed gate (fixtures.gate): a real pytest
+run in a subprocess, with a one-case benchmark module and a baseline it writes itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = """
+import os
+import pytest
+from compress.results import CaseResult, Metric, record
+
+@pytest.mark.parametrize("task", ["mrpc", "sst2"])
+def test_case(benchmark, task):
+    benchmark.pedantic(lambda: None, rounds=3)
+    if os.environ.get("GATE_FAIL") == task:
+        raise AssertionError("the case broke")
+    if os.environ.get("GATE_SKIP") == task:
+        pytest.skip("data missing")
+    center = float(os.environ.get("GATE_SPEED", "2.0"))
+    once = os.environ.get("GATE_ONCE", "")
+    if once and os.path.exists(once):  # a burst of noise: this process only, not its retest
+        center = 1.8
+        if task == "sst2":
+            os.remove(once)
+    ratios = tuple(center * (1 + 0.01 * k) for k in (-2, -1, 0, 0, 1, 2))
+    speed = Metric(center, "x", "higher", 0.05, relative=True, samples=ratios)
+    fp = {"cpu_model": "CPU", "isa": ["avx2", "avx512_vnni"], "quantized_engine": "x86"}
+    record(benchmark.extra_info, CaseResult(task, {"speedup": speed}, {}, {"about": "t"}, {},
+                                            fp, "quick"))
+"""
+HOOKS = """
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["profile"] = "quick"
+    machine_info["fingerprint"] = {"cpu_model": "CPU", "isa": ["avx2", "avx512_vnni"]}
+"""
+
+
+def _pytest(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GATE_"))}
+    environ = {**inherited, "PYTHONPATH": str(ROOT), **env}  # not an xdist worker, no addopts
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "benchmarks",
+        "-p",
+        "fixtures.gate",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        f"--benchmark-storage={tmp / 'store'}",
+        *args,
+    ]
+    return subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, env=environ, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("suite")
+    (tmp / "benchmarks").mkdir()
+    (tmp / "benchmarks" / "test_cases.py").write_text(MODULE)
+    (tmp / "conftest.py").write_text(HOOKS)
+    proc = _pytest(tmp, f"--benchmark-json={tmp / 'baseline.json'}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outcomes = json.loads((tmp / "baseline.json").read_text())["compress_bench"]["outcomes"]
+    assert set(outcomes.values()) == {"passed"} and len(outcomes) == 2
+    return tmp
+
+
+def test_an_equal_run_passes(suite: Path) -> None:
+    proc = _pytest(suite, f"--benchmark-compare={suite / 'baseline.json'}")
+    assert proc.returncode == 0, proc.stdout
+    assert "0 regressions in 2 compared metrics (profile quick)" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "shown"),
+    [
+        ({"GATE_SPEED": "1.8"}, "REGRESSION"),
+        ({"GATE_FAIL": "sst2"}, "FAILED: failed:"),
+        ({"GATE_SKIP": "mrpc"}, "missing: skipped: data missing"),
+    ],
+    ids=["speed-10pct", "case-fails", "case-skipped"],
+)
+def test_a_regression_fails_the_run(suite: Path, env: dict, shown: str) -> None:
+    proc = _pytest(suite, f"--benchmark-compare={suite / 'baseline.json'}", **env)
+    assert proc.returncode == 1, proc.stdout
+    assert shown in proc.stdout and "compare against the baseline" in proc.stdout
+
+
+def test_a_partial_run_compares_only_what_it_collected(suite: Path) -> None:
+    proc = _pytest(suite, "-k", "mrpc", f"--benchmark-compare={suite / 'baseline.json'}")
+    assert proc.returncode == 0, proc.stdout
+    assert "0 regressions in 1 compared metrics" in proc.stdout
+
+
+def test_a_speed_loss_the_retest_does_not_confirm_passes(suite: Path) -> None:
+    flag = suite / "noisy-once"
+    flag.write_text("")
+    proc = _pytest(suite, f"--benchmark-compare={suite / 'baseline.json'}", GATE_ONCE=str(flag))
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.count("inconclusive: a retest did not confirm it (ok +0.0%") == 2
