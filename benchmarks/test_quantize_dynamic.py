@@ -45,10 +45,16 @@ class SpeedCase:
         return f"{self.model}-seq{self.seq}-bs{self.batch}"
 
     @property
-    def headline(self) -> bool:
-        """The seed's case (MiniLM on MRPC at length 128): its own floor, and rounds enough to
-        resolve a 5% change between runs."""
+    def seed_case(self) -> bool:
+        """The seed's case, MiniLM on MRPC at length 128: its own floor."""
         return self.model == "minilm-l6-mrpc" and self.seq == 128
+
+    @property
+    def headline(self) -> bool:
+        """The gate's headline (batch 1 of the seed's case): rounds enough to resolve a 5%
+        change between runs. At batch 8 the ratio moved 2.07-2.60x between runs of one commit
+        on one machine (docs/gate.md), so it keeps the 10% of every other speedup."""
+        return self.seed_case and self.batch == 1
 
 
 # The reference length (128) for both models; short inputs (32 tokens) for the real model,
@@ -102,7 +108,7 @@ def test_latency(
         compressed=forward_fn(pair.int8, batch),
         rounds=rounds,
         warmup=2,
-        floor=max(min_speedup, SEED_FLOOR) if case.headline else min_speedup,
+        floor=max(min_speedup, SEED_FLOOR) if case.seed_case else min_speedup,
         size_bytes=(serialized_size(pair.fp32), serialized_size(pair.int8)),
         max_size_ratio=MAX_SIZE_RATIO,
         **({"tolerance": HEADLINE_SPEED_TOLERANCE, "resolve": True} if case.headline else {}),

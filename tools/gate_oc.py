@@ -2,13 +2,16 @@
 
 Runs the MRPC cases the injections touch (MiniLM int8 latency at length 128, batch 1 and 8, and
 MRPC dev quality) in scratch copies of this working tree, unchanged (A/A) or with one real
-cause of regression applied (tools/inject.py and the edits below), and judges every run against
-the first unchanged one with ``compress.compare`` as CI does. Nothing here edits the suite.
+cause of regression applied (tools/inject.py and the edits below), and gates every run against a
+reference as CI gates a run (``--benchmark-compare``, retest included). The reference is the
+median of the first unchanged runs (``ref``). Nothing here edits the suite.
 
-    python tools/gate_oc.py OUT aa:6 pad-4:3 ffn-fp32:1 noise-0.15-1:1 ...
+    python tools/gate_oc.py OUT ref:3 aa:5 pad-4:3 ffn-fp32:1 noise-0.1-3:1 ...
+    python tools/gate_oc.py OUT --table
 
-OUT gets one result JSON per run (runs/), the compare text of each (compare/), and
-``oc.json``: per run, the exit status and the rows that regressed.
+OUT gets one result JSON per run (runs/), each run's log (logs/), and ``oc.json``: per run, the
+gate's exit status and the rows that regressed; then every pair of ``ref`` runs compared
+without a retest (compare/).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +70,7 @@ def edits(name: str) -> list[tuple[str, str, str]]:
     if name == "error":  # the quality case crashes after it was timed
         old = "    run = new_case(\n        config=clf.quant_config.to_dict(),\n"
         return [(MODULE, old, "    clf.int8.no_such_attribute  # noqa: B018\n" + old)]
-    if name in ("aa", "skip", "nothing", "aa-lstm"):
+    if name in ("ref", "aa", "skip", "nothing", "aa-lstm"):
         return []
     raise ValueError(f"unknown injection {name!r}")
 
@@ -103,6 +108,8 @@ def bench(out: Path, name: str, i: int, python: str, reference: Path | None) -> 
     result.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "COMPRESS_BENCH_OFFLINE": "1", "PYTHONHASHSEED": "0"}
     cases = [MODULE, "-k", SELECT]
+    if name.startswith(("noise", "pooler", "error")):  # quality and size only: no timing
+        cases = [MODULE, "-k", "test_mrpc_quality"]
     if name in ("skip", "aa-lstm"):
         cases = [MODULE, LSTM, "-k", f"{SELECT} or lstm"]
     if name == "skip":
@@ -154,12 +161,38 @@ def judge(out: Path, a: Path, b: Path, label: str) -> dict:
     return {"run": label, "exit": code, "rows": rows}
 
 
+def pick_reference(out: Path) -> Path:
+    """The reference is the median run of the ungated ones (``ref``): the one whose speedups are
+    closest to the runs' medians, as a committed baseline should be recorded (docs/gate.md)."""
+    runs = sorted((out / "runs").glob("ref-*.json"))
+    speeds = {p: _speedups(p) for p in runs}
+    keys = set.intersection(*(set(v) for v in speeds.values()))
+    median = {k: statistics.median(speeds[p][k] for p in runs) for k in keys}
+    best = min(runs, key=lambda p: sum(abs(math.log(speeds[p][k] / median[k])) for k in keys))
+    shutil.copy2(best, out / "runs" / "reference.json")
+    (out / "reference.txt").write_text(f"{best.name}: {speeds[best]} (medians {median})\n")
+    return best
+
+
+def _speedups(path: Path) -> dict[str, float]:
+    out = {}
+    for name, case in load(path).cases.items():
+        for key, metric in (case.metrics if case else {}).items():
+            if metric.unit == "x" and metric.samples is not None:
+                out[f"{name} {key}"] = metric.value
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
-    p.add_argument("plan", nargs="+", help="NAME:REPEATS, the first aa run is the reference")
+    p.add_argument("plan", nargs="*", help="NAME:REPEATS (ref runs pick the reference)")
+    p.add_argument("--table", action="store_true", help="print OUT's table and stop")
     p.add_argument("--python", default=sys.executable, help="the bench environment's python")
     args = p.parse_args()
+    if args.table:
+        print(table(args.out))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     ledger = args.out / "oc.json"
     done = json.loads(ledger.read_text()) if ledger.exists() else []
@@ -169,12 +202,14 @@ def main() -> int:
             label = f"{name}-{i}"
             if any(d["run"] == label for d in done):
                 continue
-            first = label in ("aa-0", "aa-lstm-0")
-            ref = args.out / "runs" / ("aa-lstm-0.json" if name == "skip" else "aa-0.json")
-            done.append(bench(args.out, name, i, args.python, None if first else ref))
+            ungated = name in ("ref", "aa-lstm")
+            ref = args.out / "runs" / ("aa-lstm-0.json" if name == "skip" else "reference.json")
+            if not ungated and not ref.exists():
+                pick_reference(args.out)
+            done.append(bench(args.out, name, i, args.python, None if ungated else ref))
             ledger.write_text(json.dumps(done, indent=1))
             print(json.dumps(done[-1]), flush=True)
-    aa = sorted((args.out / "runs").glob("aa-[0-9]*.json"))
+    aa = sorted((args.out / "runs").glob("ref-[0-9]*.json"))
     for a, b in itertools.combinations(aa, 2):  # every A/A pair, one run each, no retest
         label = f"pair-{a.stem}-{b.stem}"
         if not any(d["run"] == label for d in done):
@@ -185,3 +220,53 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def table(out: Path) -> str:
+    """The operating-characteristic rows of OUT as Markdown: per run, the realized change of
+    the figure its injection targets (compress.compare without a retest) and the gate's
+    verdict as the run itself gave it (with its retest)."""
+    from compress.compare import compare
+
+    ledger = json.loads((out / "oc.json").read_text())
+    lines = [
+        "| run | bs1 speedup | bs8 speedup | F1 int8 (pts) | size | gate | rows |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for entry in ledger:
+        path = out / "runs" / f"{entry['run']}.json"
+        ref = (
+            out
+            / "runs"
+            / ("aa-lstm-0.json" if entry["run"].startswith("skip") else "reference.json")
+        )
+        cells = {"bs1": "", "bs8": "", "f1": "", "size": ""}
+        if path.exists() and not entry["run"].startswith(("ref", "pair", "aa-lstm")):
+            for r in compare(load(ref), load(path)):
+                key = (
+                    "bs1"
+                    if "bs1-int8" in r.benchmark
+                    else "bs8"
+                    if "bs8-int8" in r.benchmark
+                    else "q"
+                )
+                if r.metric == "speedup" and key in ("bs1", "bs8"):
+                    cells[key] = r.change.split(" [")[0]
+                elif r.metric == "f1_compressed" and key == "q":
+                    cells["f1"] = f"{100 * (r.candidate - r.baseline):+.2f}"
+                elif r.metric == "size_bytes" and key == "q":
+                    cells["size"] = r.change
+        gate = {0: "pass", 1: "FAIL", None: "(reference)"}.get(entry["exit"], str(entry["exit"]))
+        why = "; ".join(_short(row) for row in entry.get("rows", []))[:300]
+        lines.append(
+            f"| {entry['run']} | {cells['bs1']} | {cells['bs8']} | {cells['f1']} | "
+            f"{cells['size']} | {gate} | {why} |"
+        )
+    return "\n".join(lines)
+
+
+def _short(row: str) -> str:
+    parts = [p.strip() for p in row.strip("|").split("|")]
+    if len(parts) >= 6:
+        return f"{parts[0].replace('test_latency[minilm-l6-mrpc-', '')} {parts[1]}: {parts[5]}"
+    return row.strip()[:120]
