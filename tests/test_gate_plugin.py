@@ -17,7 +17,7 @@ import os
 import pytest
 from compress.results import CaseResult, Metric, record
 
-@pytest.mark.parametrize("task", ["mrpc", "sst2"])
+@pytest.mark.parametrize("task", os.environ.get("GATE_TASKS", "mrpc,sst2").split(","))
 def test_case(benchmark, task):
     benchmark.pedantic(lambda: None, rounds=3)
     if os.environ.get("GATE_FAIL") == task:
@@ -109,3 +109,9 @@ def test_a_speed_loss_the_retest_does_not_confirm_passes(suite: Path) -> None:
     proc = _pytest(suite, f"--benchmark-compare={suite / 'baseline.json'}", GATE_ONCE=str(flag))
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.count("inconclusive: a retest did not confirm it (ok +0.0%") == 2
+
+
+def test_a_deleted_case_is_missing_not_out_of_scope(suite: Path) -> None:
+    proc = _pytest(suite, f"--benchmark-compare={suite / 'baseline.json'}", GATE_TASKS="mrpc")
+    assert proc.returncode == 1, proc.stdout
+    assert "missing: not run" in proc.stdout and "test_case[sst2]" in proc.stdout
