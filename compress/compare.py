@@ -120,7 +120,10 @@ def _case_rows(
         if unit in ("x", "s") and not options.include_time:
             continue  # --no-time: only what does not depend on the CPU
         if base is None or cand is None:
-            rows.append(Row.of(full, name, key, base, cand, MISSING if cand is None else NEW))
+            status = NEW if base is None else MISSING
+            if base is not None and base.direction == "report":
+                status = INFO  # a report-only figure (a training time: absent on a cache hit)
+            rows.append(Row.of(full, name, key, base, cand, status))
             continue
         rows.append(_judged(full, name, key, ((old, base), (new, cand)), machine, options))
     return rows

@@ -80,3 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"baseline {baseline.path}, candidate {candidate.path}\n{text}")
     return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

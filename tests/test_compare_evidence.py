@@ -193,3 +193,10 @@ def test_the_committed_baseline_of_the_candidates_isa_class(tmp_path: Path) -> N
     cand.write_text(json.dumps(_doc({}, fp=AVX2, when="2")))
     assert committed_baseline(tmp_path, load(cand)).name == "0002_baseline-quick-avx2.json"
     assert main([str(tmp_path), str(cand)]) == 0
+
+
+def test_a_missing_report_only_figure_is_not_a_regression(tmp_path: Path) -> None:
+    """A training time is reported only when the model was trained, not on a cache hit."""
+    old = _doc({"speedup": _speed(2.4, 0.02), "train_s": Metric(60.0, "s", "report")})
+    rows = _rows(tmp_path, old, _doc({"speedup": _speed(2.4, 0.02)}, when="2"))
+    assert _status(rows, "train_s") == "info" and not any(r.regression for r in rows)

@@ -218,10 +218,6 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def table(out: Path) -> str:
     """The operating-characteristic rows of OUT as Markdown: per run, the realized change of
     the figure its injection targets (compress.compare without a retest) and the gate's
@@ -270,3 +266,7 @@ def _short(row: str) -> str:
     if len(parts) >= 6:
         return f"{parts[0].replace('test_latency[minilm-l6-mrpc-', '')} {parts[1]}: {parts[5]}"
     return row.strip()[:120]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
