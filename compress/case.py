@@ -25,9 +25,8 @@ from compress.gates import (
     check,
     measure_speedup,
     quality_drop_metric,
-    speedup_metric,
 )
-from compress.measure import Speedup, paired_speedup, pinned_threads
+from compress.measure import Speedup, pinned_threads
 from compress.results import CaseResult, Direction, Metric, encode_labels, record
 from compress.stats import metric_ci
 
@@ -94,22 +93,16 @@ class Case:
         With a ``floor`` the CI is gated against it (re-measured while it straddles); with
         None the speedup is recorded and compared between runs but not asserted here. With
         ``resolve`` it is re-measured while its CI is too wide to resolve ``tolerance``."""
-        if floor is None and not resolve:
-            speed = paired_speedup(
-                baseline, candidate, rounds=rounds, warmup=warmup, threads=threads
-            )
-            metric = speedup_metric(speed, floor=None, tolerance=tolerance)
-        else:
-            speed, metric = measure_speedup(
-                baseline,
-                candidate,
-                floor=floor,
-                rounds=rounds,
-                warmup=warmup,
-                threads=threads,
-                tolerance=tolerance,
-                resolve=resolve,
-            )
+        speed, metric = measure_speedup(
+            baseline,
+            candidate,
+            floor=floor,
+            rounds=rounds,
+            warmup=warmup,
+            threads=threads,
+            tolerance=tolerance,
+            resolve=resolve,
+        )
         self.add(name, metric)
         self.report(f"{name}_baseline_s", speed.baseline.median, "s")
         self.report(f"{name}_candidate_s", speed.candidate.median, "s")

@@ -16,23 +16,20 @@ tolerance with a CI that still reaches zero it is inconclusive (``judge_change``
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from compress.results import CaseResult, Metric, decode_labels
-from compress.stats import Interval, accuracy, f1_binary, f1_weighted
+from compress.stats import Interval, accuracy, bootstrap_ci, f1_binary, f1_weighted, scorer
 
 SCORES: dict[str, Callable[..., Any]] = {
     "f1_binary": f1_binary,
     "accuracy": accuracy,
     "f1_weighted": f1_weighted,
 }
-VECTORIZED = frozenset({"f1_binary", "accuracy"})
 RESAMPLES = 2000
 SEED = 0
 
@@ -57,19 +54,17 @@ def speed_change(base: Metric, cand: Metric, *, level: float = 0.95) -> Change:
     def rel(x: np.ndarray, y: np.ndarray, axis: int = -1) -> Any:
         return np.median(y, axis=axis) / np.median(x, axis=axis) - 1.0
 
-    res = scipy_stats.bootstrap(
+    ci = bootstrap_ci(
         (a, b),
         rel,
         paired=False,
         vectorized=True,
+        level=level,
         n_resamples=RESAMPLES,
-        confidence_level=level,
+        seed=SEED,
         method="percentile",
-        rng=np.random.default_rng(SEED),
     )
-    low, high = res.confidence_interval
-    n = min(len(a), len(b))
-    return Change(float(rel(a, b)), Interval(low, high, level, n, "bootstrap-2"), True)
+    return Change(float(rel(a, b)), ci, True)
 
 
 def _arrays(result: CaseResult, key: str) -> dict[str, np.ndarray]:
@@ -105,9 +100,7 @@ def quality_change(
     if ref_a["score"] not in SCORES:
         raise NotComparable(f"unknown score {ref_a['score']!r}")
     scale = 100.0 if base.unit == "pts" else 1.0
-    vectorized = ref_a["score"] in VECTORIZED
-    fn = SCORES[ref_a["score"]]
-    score = fn if vectorized else (lambda y, p, axis=-1: fn(y, p))
+    score, vectorized = scorer(SCORES[ref_a["score"]])
     arm = ref_a["arm"]
 
     def delta(y, r0, c0, r1, c1, axis: int = -1) -> Any:
@@ -118,24 +111,17 @@ def quality_change(
     point = float(delta(*data))
     if all(np.array_equal(a[k], b[k]) for k in ("reference", "compressed")):
         return Change(point, Interval(point, point, level, len(data[0]), "identical"), False)
-    res = scipy_stats.bootstrap(
+    ci = bootstrap_ci(
         data,
         delta,
         paired=True,
         vectorized=vectorized,
+        level=level,
         n_resamples=RESAMPLES if vectorized else RESAMPLES // 4,
-        confidence_level=level,
+        seed=SEED,
         method="percentile",
-        rng=np.random.default_rng(SEED),
     )
-    low, high = (float(v) for v in res.confidence_interval)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        low = high = point
-    return Change(
-        point,
-        Interval(min(low, point), max(high, point), level, len(data[0]), "paired bootstrap"),
-        False,
-    )
+    return Change(point, ci, False)
 
 
 def change_of(
@@ -158,7 +144,7 @@ def judge_change(direction: str, tolerance: float, change: Change) -> str:
     sign = 1.0 if direction == "higher" else -1.0
     gain = sign * change.point
     lo, hi = sorted((sign * change.ci.low, sign * change.ci.high))
-    beyond = gain < -tolerance and not math.isclose(gain, -tolerance, abs_tol=1e-12)
+    beyond = gain < -tolerance - 1e-12  # exactly at the tolerance is still within it
     if beyond:
         return "REGRESSION" if hi < 0 else "inconclusive"
     if gain > tolerance and lo > 0:
@@ -169,9 +155,3 @@ def judge_change(direction: str, tolerance: float, change: Change) -> str:
 def resolves(change: Change, tolerance: float) -> bool:
     """Whether the change CI is narrow enough to tell a change of ``tolerance`` from none."""
     return change.ci.width <= 2 * tolerance
-
-
-def evidence_summary(result: CaseResult) -> Mapping[str, int]:
-    """Counts of the evidence a result keeps: {"samples": metrics, "predictions": sets}."""
-    samples = sum(m.samples is not None for m in result.metrics.values())
-    return {"samples": samples, "predictions": len(result.predictions)}

@@ -36,12 +36,12 @@ from compress.compare_rules import (
     Machines,
     Options,
     ProfileMismatch,
-    _absent_rows,
-    _outcome_rows,
+    absent_rows,
     is_regression,
     judge,
     judge_metric,
     machines,
+    outcome_rows,
 )
 from compress.compare_table import (
     IMPROVED,
@@ -53,6 +53,7 @@ from compress.compare_table import (
     OK,
     REGRESSION,
     Row,
+    kind,
     render,
 )
 from compress.resultfile import ResultFile, same_run
@@ -171,15 +172,15 @@ def compare(
         raise ProfileMismatch(baseline.profile, candidate.profile)
     machine = machines(baseline, candidate)
     old, new = baseline.rows(), candidate.rows()
-    outcome_rows = _outcome_rows(baseline, candidate, options)
-    failed = {r.benchmark for r in outcome_rows}
+    outcomes = outcome_rows(baseline, candidate, options)
+    failed = {r.benchmark for r in outcomes}
     rows: list[Row] = _limit_rows(baseline, candidate, machine, options)
     for full in [*old, *(f for f in new if f not in old)]:
         if options.only is not None and options.only not in full:
             continue
         name = (old.get(full) or new[full]).get("name") or full
         if full not in new:
-            rows += _absent_rows(full, name, candidate)
+            rows += absent_rows(full, name, candidate)
             continue
         if full not in old:
             rows.append(Row(full, name, "(benchmark)", None, None, NEW))
@@ -191,7 +192,7 @@ def compare(
         elif (a is not None or b is not None) and full not in failed:
             rows.append(Row(full, name, "(result)", None, None, MISSING if b is None else NEW))
     absent = {r.benchmark for r in rows if r.metric == "(benchmark)"}
-    rows += [r for r in outcome_rows if r.benchmark not in absent]
+    rows += [r for r in outcomes if r.benchmark not in absent]
     return [replace(row, regression=is_regression(row.status, options)) for row in rows]
 
 
@@ -219,11 +220,11 @@ def summary(rows: Sequence[Row], baseline: ResultFile, candidate: ResultFile, o:
             + (", ..." if len(unresolved) > 8 else "")
         )
     regressions = sum(r.regression for r in rows)
-    compared = sum(r.status.split(":")[0].split(" (")[0] in JUDGED or r.regression for r in rows)
+    compared = sum(kind(r.status) in JUDGED or r.regression for r in rows)
     lines.append(
         f"{regressions} regressions in {compared} compared metrics (profile {baseline.profile})"
     )
-    inconclusive = sum(r.status.startswith(INCONCLUSIVE) for r in rows)
+    inconclusive = sum(kind(r.status) == INCONCLUSIVE for r in rows)
     if inconclusive:
         lines.append(f"{inconclusive} inconclusive: beyond the tolerance, CI reaches no change")
     return "\n".join(lines)

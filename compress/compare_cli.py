@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from compress import compare as _compare
 from compress.compare import EXIT_STATUS, run
-from compress.compare_rules import Options, ProfileMismatch, _label
+from compress.compare_rules import Options, ProfileMismatch, profile_label
 from compress.errors import InputError
 from compress.resultfile import committed_baseline, load
 
@@ -50,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 def _profile_message(exc: ProfileMismatch, baseline: str, candidate: str) -> str:
     other = exc.candidate if exc.candidate is not None else exc.baseline
     return (
-        f"compare: not comparable: profile {_label(exc.baseline)} (baseline {baseline}) vs "
-        f"{_label(exc.candidate)} (candidate {candidate}); compare runs of one profile "
+        f"compare: not comparable: profile {profile_label(exc.baseline)} (baseline {baseline}) vs "
+        f"{profile_label(exc.candidate)} (candidate {candidate}); compare runs of one profile "
         f"(re-record with --profile {other})"
     )
 

@@ -27,10 +27,10 @@ class ProfileMismatch(ValueError):
 
     def __init__(self, baseline: str | None, candidate: str | None) -> None:
         self.baseline, self.candidate = baseline, candidate
-        super().__init__(f"profile {_label(baseline)} vs {_label(candidate)}")
+        super().__init__(f"profile {profile_label(baseline)} vs {profile_label(candidate)}")
 
 
-def _label(profile: object) -> str:
+def profile_label(profile: object) -> str:
     return repr(profile) if isinstance(profile, str) else "unrecorded"
 
 
@@ -104,7 +104,7 @@ class Options:
     show_info: bool = False  # also list ungated metrics
 
 
-def _absent_rows(full: str, name: str, candidate: ResultFile) -> list[Row]:
+def absent_rows(full: str, name: str, candidate: ResultFile) -> list[Row]:
     """A baseline benchmark the candidate has no row for: failed, skipped or not run."""
     outcome = candidate.outcomes.get(full)
     if outcome is not None and not outcome.startswith("passed"):
@@ -113,7 +113,7 @@ def _absent_rows(full: str, name: str, candidate: ResultFile) -> list[Row]:
     return [Row(full, name, "(benchmark)", None, None, f"{MISSING}: not run")]
 
 
-def _outcome_rows(baseline: ResultFile, candidate: ResultFile, o: Options) -> list[Row]:
+def outcome_rows(baseline: ResultFile, candidate: ResultFile, o: Options) -> list[Row]:
     """Tests of the run that failed or were skipped where the baseline's passed, whether or not
     they time anything (a case that errors after timing still saves its row)."""
     rows = []

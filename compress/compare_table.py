@@ -16,6 +16,11 @@ INCONCLUSIVE = "inconclusive"  # beyond the tolerance, but the CI reaches no cha
 FAILED = "FAILED"  # the case failed or errored in the candidate run
 
 
+def kind(status: str) -> str:
+    """The status without its reason: "inconclusive: a retest ..." -> "inconclusive"."""
+    return status.split(":", 1)[0].split(" (", 1)[0]
+
+
 @dataclass(frozen=True)
 class Row:
     """One compared metric of one benchmark."""

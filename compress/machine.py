@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from compress.fingerprint import ISA_ALIASES
+from compress.gates import round_ratios
 from compress.measure import paired_speedup
 from compress.quantize import DynamicQuantConfig, quantize_dynamic, quantized_engine
 
@@ -116,9 +117,7 @@ def calibrate_int8_limit(
         threads=threads,
         rounds=result.baseline.rounds,
         engine=config.resolved_engine,
-        samples=tuple(
-            round(a / b, 5) for a, b in zip(result.baseline_s, result.candidate_s, strict=True)
-        ),
+        samples=round_ratios(result),
     )
 
 

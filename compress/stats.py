@@ -85,7 +85,7 @@ def _check_level(level: float, n_resamples: int) -> None:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
 
 
-def _bootstrap(
+def bootstrap_ci(
     data: tuple[np.ndarray, ...],
     statistic: Callable[..., Any],
     *,
@@ -204,7 +204,7 @@ def accuracy(y: np.ndarray, p: np.ndarray, axis: int = -1) -> Any:
 VECTORIZED = (f1_binary, accuracy)  # metrics that score stacked resamples in one call
 
 
-def _scorer(metric: Callable[..., Any]) -> tuple[Callable[..., Any], bool]:
+def scorer(metric: Callable[..., Any]) -> tuple[Callable[..., Any], bool]:
     """(score(y, p, axis=-1), vectorized): the metric in the form scipy's bootstrap calls."""
     if metric in VECTORIZED:
         return metric, True
@@ -240,12 +240,12 @@ def paired_metric_delta_ci(
         raise ValueError(f"paired_metric_delta_ci needs at least 2 examples, got {len(y)}")
     _check_level(level, n_resamples)
 
-    score, vectorized = _scorer(metric)
+    score, vectorized = scorer(metric)
 
     def delta(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray, axis: int = -1) -> Any:
         return score(yy, aa, axis=axis) - score(yy, bb, axis=axis)
 
-    ci = _bootstrap(
+    ci = bootstrap_ci(
         (y, a, b),
         delta,
         paired=True,
@@ -276,8 +276,8 @@ def metric_ci(
         )
     _check_level(level, n_resamples)
 
-    score, vectorized = _scorer(metric)
-    ci = _bootstrap(
+    score, vectorized = scorer(metric)
+    ci = bootstrap_ci(
         (y, p),
         score,
         paired=True,

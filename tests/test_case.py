@@ -7,7 +7,6 @@ import warnings
 
 import pytest
 
-from compress import case as case_mod
 from compress.case import Case, Scored, run_compression
 from compress.gates import GateFailed
 from compress.measure import Speedup, Timing
@@ -56,7 +55,7 @@ class _Bench:
 
 def test_finish_records_then_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     ratios = (1.9, 2.3, 2.0, 2.2, 1.7, 2.1, 2.4, 1.8)  # round by round; median 2.05
-    monkeypatch.setattr(case_mod, "paired_speedup", _fake_rounds(ratios))
+    monkeypatch.setattr("compress.gates.paired_speedup", _fake_rounds(ratios))
     c = _case()
     c.speedup(lambda: None, lambda: None, floor=None, rounds=8)
     c.sizes(400, 100, max_ratio=0.3)
@@ -112,10 +111,7 @@ def test_quality_drop_records_both_scores_and_the_paired_ci() -> None:
 def test_run_compression_times_scores_weighs_and_gates(
     monkeypatch: pytest.MonkeyPatch, ratio: float, outcome: str
 ) -> None:
-    monkeypatch.setattr(case_mod, "paired_speedup", _fake_speed(ratio))
-    monkeypatch.setattr(
-        "compress.gates.paired_speedup", _fake_speed(ratio)
-    )  # the gated path re-measures through compress.gates
+    monkeypatch.setattr("compress.gates.paired_speedup", _fake_speed(ratio))
     bench, c = _Bench(), _case()
     y = [0, 1] * 50
     kwargs = dict(
