@@ -18,7 +18,7 @@ from compress.machine import machine_int8_limit, speedup_floor
 from fixtures.cache import recipe_hash
 from fixtures.chinese_news import load_sogou
 from fixtures.errors import InputError
-from fixtures.glue import load_mrpc
+from fixtures.glue import load_mrpc, load_mrpc_test
 from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
 from fixtures.plan import plan_lines, write_ledger
 from fixtures.profiles import PROFILES, Profile, get_profile
@@ -72,6 +72,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="largest allowed F1 drop fp32 - int8, in points (default 1.0)",
     )
     group.addoption(
+        "--strict-quality",
+        action="store_true",
+        default=None,
+        help="an inconclusive quality gate (its CI straddles the budget) fails the case instead "
+        "of warning: non-inferiority demonstrated (default: $COMPRESS_BENCH_STRICT_QUALITY)",
+    )
+    group.addoption(
         "--min-speedup",
         type=float,
         default=None,
@@ -93,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.glue_dir:
             for split in ("train", "dev"):
                 load_mrpc(split, settings.glue_dir)
+            load_mrpc_test(settings.glue_dir)
         if settings.sogou_dir:
             load_sogou(settings.sogou_dir)
         if settings.wikitext2_dir:
@@ -212,13 +220,22 @@ def min_speedup_fixture(pytestconfig: pytest.Config) -> Iterator[float]:
 
 
 @pytest.fixture
-def new_case(request: pytest.FixtureRequest, profile: Profile) -> Callable[..., Case]:
+def new_case(request: pytest.FixtureRequest, profile: Profile) -> Iterator[Callable[..., Case]]:
     """Open this test's case (compress.case.Case), named by the test id:
     ``case = new_case(config=..., model={"about": ...}, data=...)``; end with
     ``case.finish(benchmark.extra_info)``, which records the typed result and checks its gates."""
 
+    from fixtures.gate import tally_gates  # a registered plugin: imported once pytest rewrote it
+
+    strict = settings_of(request.config).strict_quality
+    opened: list[Case] = []
+
     def open_(*, config: dict, model: dict, data: dict) -> Case:
         fp = machine_fingerprint()
-        return Case(request.node.name, profile.name, fp, config, model, data)
+        case = Case(request.node.name, profile.name, fp, config, model, data, strict_quality=strict)
+        opened.append(case)
+        return case
 
-    return open_
+    yield open_
+    for case in opened:
+        tally_gates(request.config, case.verdicts)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compress.case import timed_speedup
 from compress.evaluate import forward_fn
 from compress.measure import available_cores, percentiles
 from compress.memory import peak_memory
+from compress.runner import timed_speedup
 from fixtures.bert import synthetic_batch
 from fixtures.pairs import Pair
 from fixtures.profiles import Profile

@@ -5,8 +5,9 @@ Two cases, each over several seeds (mean ± std, because single distillation run
 - digits: the PyTorch KD tutorial's DeepNN teacher / LightNN student on 8x8 digits;
 - mrpc: a 3-layer BERT student initialised from layers 0, 2, 4 of the fine-tuned 6-layer
   MiniLM teacher (the session fixture ``mrpc_classifier``), distilled on MRPC train, scored
-  on MRPC dev; mix ``soft-target+aug`` distils on MRPC train plus 4 augmented copies
-  labelled by the teacher (TinyBERT-style, ``fixtures.distill.MRPC_AUGMENTED``).
+  on MRPC test (dev when the test file is absent); mix ``soft-target+aug`` distils on MRPC
+  train plus 4 augmented copies labelled by the teacher (TinyBERT-style,
+  ``fixtures.distill.MRPC_AUGMENTED``).
 
 Cases (compress.case): ``test_kd_quality[<case>-<mix>]`` times the seed-0 student's whole
 eval pass and records every seed's quality, fp32 and with dynamic int8 on top: seed means with
@@ -35,12 +36,13 @@ import pytest
 import torch
 from torch import nn
 
-from compress.case import FRACTION_TOLERANCE, Case, run_compression
+from compress.case import FRACTION_TOLERANCE, Case
 from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
 from compress.gates import QUALITY_TOLERANCE_PTS
 from compress.measure import count_parameters, pinned_threads, serialized_size, training_threads
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
 from compress.results import Direction, Metric
+from compress.runner import run_compression
 from compress.stats import seed_summary
 from fixtures.digits import DigitsSplit, batches
 from fixtures.distill import (
@@ -67,7 +69,6 @@ MIXES = {  # by grid (the run's settings: COMPRESS_BENCH_KD_GRID)
     "full": {"digits": tuple(DIGITS_MIXES), "mrpc": tuple(MRPC_MIXES)},
 }
 METRIC = {"digits": "accuracy", "mrpc": "f1"}
-SPLIT = {"digits": "test", "mrpc": "MRPC dev"}
 INT8 = DynamicQuantConfig()  # every nn.Linear (the CNNs' convolutions stay fp32)
 MAX_INT8_DROP_PTS = 2.0  # int8 vs fp32 student (gated); vs the fp32 teacher: see below
 # The issue's target (int8 student <= 2 pt below the fp32 teacher), gated for the recipe
@@ -94,6 +95,7 @@ class KDCase:
     data_about: str
     majority: float  # accuracy of always answering the most frequent class
     seeds: tuple[int, ...]  # students per mix (from the profile)
+    split: str = "test"  # where the quality figures come from
 
     @functools.cache  # noqa: B019 - one KDCase per module, lives as long as the module
     def scores(self, mix: str) -> dict[str, list[float]]:
@@ -181,19 +183,19 @@ def mrpc_case(pytestconfig: pytest.Config, profile: Profile, mrpc_classifier, mr
         with capture.global_and_fixture_disabled():  # show training progress (minutes)
             return augmented.get(mix, setup).student(mix_config("mrpc", mix, seed))
 
-    dev = clf.dev.batches(8, trim=True)  # students: padding cut per batch (same predictions)
-    positives, total = int(clf.dev.labels.sum()), len(clf.dev)
+    positives, total = int(clf.eval.labels.sum()), len(clf.eval)
     return KDCase(
         "mrpc",
         clf.fp32,
-        clf.fp32_dev,
+        clf.fp32_eval,
         student,
-        dev,
+        clf.eval.scoring(),  # the verdict split (MRPC test), length-sorted, trimmed
         {k: v for k, v in clf.dev.batches(8)[0].items() if k != "labels"},  # 8 x 128 tokens
         f"teacher: {clf.model_about}; student: {setup.describe()}",
         f"{clf.data_about}; student batches: length-bucketed, 32 pairs, max length 128",
         max(positives, total - positives) / total,
         tuple(range(profile.kd_seeds["mrpc"])),
+        clf.eval_split,
     )
 
 
@@ -220,7 +222,7 @@ def _open_quality(new_case, case: KDCase, mix: str, grid: str) -> Case:
     return new_case(
         config={**config, "mix": mix, "grid": grid},
         model={"about": case.model_about},
-        data={"about": data, "split": SPLIT[case.name], "examples": examples},
+        data={"about": data, "split": case.split, "examples": examples},
     )
 
 

@@ -1,9 +1,10 @@
 """Weight pruning with torch.nn.utils.prune: what every method x amount really buys.
 
 One case per (method, amount) on two real models: the MiniLM-L6 fine-tuned on ``--task``
-(default MRPC; its 36 encoder Linear weights pruned, F1 on the task's dev split) and the digits
-CNN (every conv and linear weight, accuracy on the 450-image test split). The amounts come from
-the profile (full: 10-90% in steps of 20; quick: 10/50/90%); structured methods stop at 50%.
+(default MRPC; its 36 encoder Linear weights pruned, F1 on the verdict split, MRPC test) and
+the digits CNN (every conv and linear weight, accuracy on the 450-image test split). The
+amounts come from the profile (full: 10-90% in steps of 20; quick: 10/50/90%); structured
+methods stop at 50%.
 Each case records the real sparsity, the dense checkpoint sizes, the size of two sparse
 encodings (torch CSR with int64 indices; a bitmask plus the kept values), the paired latency
 ratio original / pruned-and-made-permanent (shown, not gated: masks are not meant to buy
@@ -23,6 +24,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +38,6 @@ from compress.measure import (
     paired_speedup,
     pinned_threads,
     serialized_size,
-    training_threads,
 )
 from compress.prune import (
     PruneConfig,
@@ -48,7 +49,7 @@ from compress.prune import (
 )
 from compress.results import Metric
 from compress.sparse import SparsityReport, sparse_size, sparsity_report
-from compress.stats import accuracy, f1_binary, speedup_ci
+from compress.stats import accuracy, speedup_ci
 from fixtures.digits import DigitsRecipe, DigitsSplit, batches
 from fixtures.profiles import Profile
 from fixtures.settings import profile_of
@@ -59,7 +60,6 @@ BERT_TARGETS = {"targets": ("bert.encoder.*",), "module_types": ("Linear",)}
 CNN_TARGETS = {"targets": ("*",), "module_types": ("Linear", "Conv2d")}
 # amounts come from the profile (full: 0.1 0.3 0.5 0.7 0.9); structured ones stop at 0.5
 STRUCTURED_MAX = 0.5
-EVAL_BATCH = 32  # task dev examples per batch, sorted by length and trimmed (quality only)
 LATENCY_ROUNDS = 16  # paired rounds in the full profile (scaled by the profile)
 ROW_ROUNDS = 5  # rounds of the pytest-benchmark row (scaled likewise)
 SIZE_TOLERANCE = 0.001  # dense checkpoint of the permanent pruned model vs the original
@@ -116,6 +116,8 @@ class Quality:
             self.score,
             budget_pts=None,
         )
+        assert self.reference.logits is not None and pruned.logits is not None
+        run.fidelity(self.reference.logits, pruned.logits, inputs=f"{len(labels)} test inputs")
 
 
 def _n_m_masks(model: nn.Module, config: PruneConfig) -> dict[str, torch.Tensor] | None:
@@ -249,34 +251,38 @@ def _row(model: str, config: PruneConfig, run: Case, metric: str) -> dict[str, o
 # ---- MiniLM-L6 fine-tuned on --task (default MRPC) -------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClassifierQuality:
+    """A pruned fine-tuned classifier scored like every other (TaskClassifier.record_quality):
+    drops on the verdict split with the constant predictor's floor, fidelity over the pool."""
+
+    clf: Any  # fixtures.classifiers.TaskClassifier
+
+    def record(self, run: Case, model: nn.Module) -> None:
+        result = self.clf.score(model, run.id)
+        self.clf.record_quality(run, result, f1_budget_pts=None)  # recorded, compared, not gated
+
+
 @pytest.fixture(scope="module")
-def bert_quality(task_classifier) -> Quality:
-    """Length-sorted dev batches and the unpruned model's predictions on them."""
-    dev = task_classifier.dev.by_length(EVAL_BATCH)
-    threads = training_threads()
-    with pinned_threads(threads):  # untimed quality pass
-        unpruned = evaluate_classifier(task_classifier.fp32, dev, desc="dev")
-    return Quality("f1", f1_binary, dev, unpruned, threads)
+def bert_quality(task_classifier) -> ClassifierQuality:
+    return ClassifierQuality(task_classifier)
 
 
 def test_prune_bert(
     benchmark, new_case, profile, config, task_classifier, bert_quality, table
 ) -> None:
-    """Prune the fine-tuned MiniLM's encoder Linears; F1 on the task's dev split; one forward,
-    batch 1, length 128."""
+    """Prune the fine-tuned MiniLM's encoder Linears; F1 on the verdict split (MRPC test);
+    one forward, batch 1, length 128."""
     clf = task_classifier
     timed = {k: v[:1] for k, v in clf.dev.batches(1)[0].items() if k != "labels"}
     run = new_case(
         config=config.to_dict(),
         model={"about": clf.model_about},
-        data={
-            "about": clf.data_about,
-            "task": clf.task,
-            "split": f"{clf.task} dev",
-            "examples": len(clf.dev),
-            "batching": f"batch {EVAL_BATCH}, sorted by length, trimmed",
-            "timed_input": "one dev example padded to 128 tokens, batch 1",
-        },
+        data=clf.data(
+            task=clf.task,
+            batching="batch 32, sorted by length, trimmed",
+            timed_input="one dev example padded to 128 tokens, batch 1",
+        ),
     )
     _measure(benchmark, run, config, clf.fp32, timed, bert_quality, profile)
     table.append(_row(f"minilm-l6-{clf.task}", config, run, "f1"))

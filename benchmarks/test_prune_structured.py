@@ -12,7 +12,7 @@ Cases (compress.case):
 
 - ``test_fine_pruned[<recipe>-fp32]`` / ``[<recipe>-int8]``: one forward of the compacted
   model (and of its dynamic int8 twin) on a dev batch of 8 padded to 128 tokens, 1 thread.
-  Gated: paired speedup vs the unpruned fp32 model, F1 drop on the task's dev split within the
+  Gated: paired speedup vs the unpruned fp32 model, F1 drop on the verdict split within the
   recipe's budget (both with CIs). Asserted by hand after recording: compacted logits equal the
   masked model's (``LOGIT_ATOL``), the parameter count equals what the masks say, the heads
   kept are exactly the recipe's sparsity.
@@ -35,8 +35,8 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
-from compress.case import Case, run_compression
-from compress.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
+from compress.case import Case
+from compress.evaluate import EvalResult, forward_fn, logits_of
 from compress.fine_prune import StructuredPruneConfig, gradient_scores
 from compress.measure import (
     count_parameters,
@@ -54,7 +54,7 @@ from compress.prune_structured import (
     shape_report,
 )
 from compress.quantize import DynamicQuantConfig, quantize_dynamic
-from compress.stats import accuracy, f1_binary
+from compress.runner import run_compression
 from fixtures.bert import encode_pairs
 from fixtures.fine_prune import FinePrunedModel, fine_pruned_classifier
 from fixtures.models import resolve_model
@@ -170,20 +170,13 @@ def pruned(
     yield Pruned(recipe_name, recipe, fine, small, int8, load_s)
 
 
-def _dev_eval(run: Case, model: nn.Module, clf, budget_pts: float | None) -> EvalResult:
-    """Task dev, batch 8, length 128 (the protocol of the conftest fp32 figure), every core;
-    records the F1 drop vs the unpruned model (paired CI; gated at ``budget_pts`` unless None),
-    both accuracies and both passes' seconds."""
-    with pinned_threads(training_threads()):
-        result = evaluate_classifier(model, clf.dev.batches(8), desc=f"{clf.task} dev {run.id}")
-    base = clf.fp32_dev
-    labels = clf.dev.labels.tolist()
-    drop = ("f1_drop_pts", labels, base.predictions, result.predictions, f1_binary)
-    run.quality_drop(*drop, budget_pts=budget_pts)  # one-shot rows: None, recorded only
-    run.quality_drop(
-        "accuracy_drop_pts", labels, base.predictions, result.predictions, accuracy, budget_pts=None
-    )
-    run.report("eval_reference_s", base.seconds, "s")
+def _score(run: Case, model: nn.Module, clf, budget_pts: float | None) -> EvalResult:
+    """Quality against the unpruned model (TaskClassifier.record_quality: the F1 drop on the
+    verdict split, gated at ``budget_pts`` unless None; fidelity over the held-out pool) and
+    both scoring passes' seconds."""
+    result = clf.score(model, f"{clf.task} {run.id}")
+    clf.record_quality(run, result, f1_budget_pts=budget_pts)
+    run.report("eval_reference_s", clf.fp32_pool.seconds, "s")
     run.report("eval_compressed_s", result.seconds, "s")
     return result
 
@@ -222,15 +215,11 @@ def _open_case(new_case, pruned: Pruned, clf, precision: str) -> Case:
     return new_case(
         config=pruned.recipe.config.to_dict(),
         model={**about, "precision": precision, **_per_layer(pruned.fine.masks)},
-        data={
-            "about": clf.data_about,
-            "task": clf.task,
-            "split": f"{clf.task} dev",
-            "examples": len(clf.dev),
-            "batching": "batch 8, max length 128",
-            "timed_input": "first dev batch: 8 pairs padded to 128 tokens",
-            "hyperparameters_chosen_on": "MRPC dev (no separate validation split)",
-        },
+        data=clf.data(
+            task=clf.task,
+            timed_input="first dev batch: 8 pairs padded to 128 tokens",
+            hyperparameters_chosen_on=f"{clf.task} dev",
+        ),
     )
 
 
@@ -253,7 +242,7 @@ def test_fine_pruned(
     run.report("params_reference", params_before, "count")
     run.report("params", params_after, "count")
     kept = _kept(run, fine.masks)
-    _dev_eval(run, model, clf, pruned.recipe.f1_budget_pts)
+    _score(run, model, clf, pruned.recipe.f1_budget_pts)
     if fine.train_seconds is not None:  # None: loaded from the cache
         run.report("fine_prune_s", fine.train_seconds, "s")
     run.report("fixture_s", pruned.load_s, "s")
@@ -283,7 +272,7 @@ def score_batches(task_train, task_classifier) -> list[dict[str, torch.Tensor]]:
 
 @pytest.mark.parametrize("score", ["magnitude", "movement", "taylor"])
 def test_one_shot_scores(benchmark, new_case, score, task_classifier, score_batches) -> None:
-    """Prune to CONFIG's sparsity in one shot (no fine-tuning); F1 on the task's dev per score.
+    """Prune to CONFIG's sparsity in one shot (no fine-tuning); F1 on the verdict split per score.
     The F1 drop is recorded with its CI, not gated: one-shot pruning is meant to lose F1."""
     clf = task_classifier
     model = copy.deepcopy(clf.fp32)
@@ -305,15 +294,10 @@ def test_one_shot_scores(benchmark, new_case, score, task_classifier, score_batc
             "ffn_sparsity": CONFIG.ffn_sparsity,
         },
         model={"about": clf.model_about, **_per_layer(masks)},
-        data={
-            "about": clf.data_about,
-            "task": clf.task,
-            "split": f"{clf.task} dev",
-            "examples": len(clf.dev),
-        },
+        data=clf.data(task=clf.task),
     )
     kept = _kept(run, masks)
-    _dev_eval(run, small, clf, None)
+    _score(run, small, clf, None)
     timed = {k: v for k, v in clf.dev.batches(8)[0].items() if k != "labels"}
     with pinned_threads(1), torch.inference_mode():
         benchmark.pedantic(forward_fn(small, timed), rounds=5, warmup_rounds=1)

@@ -3,8 +3,9 @@
 Methods: torch.ao dynamic, static (calibrated; each Linear between its own stubs) and QAT;
 ONNX Runtime fp32, dynamic and static QDQ; torchao's ``quantize_`` int8 configs. One row per
 method: the forward of one dev batch (8 pairs, 128 tokens) on one thread. Each case records
-F1 and accuracy on MRPC dev with the F1 drop against torch fp32 (paired CI), the paired,
-interleaved speedup over torch fp32 on that batch, and the serialized size (compress.case).
+F1 and accuracy on MRPC test (dev without the test file) with the F1 drop against torch fp32
+(paired CI), agreement and KL to fp32 over every held-out pair, the paired, interleaved
+speedup over torch fp32 on that batch, and the serialized size (compress.case).
 Run this file serially (never under xdist).
 """
 
@@ -19,11 +20,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from compress.case import Scored, run_compression
-from compress.evaluate import evaluate_classifier, forward_fn
+from compress.evaluate import forward_fn
 from compress.fingerprint import machine_fingerprint
 from compress.machine import has_int8_dot_product
-from compress.measure import pinned_threads, serialized_size, training_threads
+from compress.measure import serialized_size
 from compress.onnx_runtime import (
     OrtClassifier,
     OrtConfig,
@@ -33,7 +33,7 @@ from compress.onnx_runtime import (
 )
 from compress.quantize_static import StaticQuantConfig, quantize_static
 from compress.quantize_torchao import TorchaoConfig, quantize_torchao
-from compress.stats import accuracy, f1_binary
+from compress.runner import run_compression
 from fixtures.bert import encode_pairs
 from fixtures.glue import PairSplit
 from fixtures.profiles import Profile
@@ -56,21 +56,25 @@ class Method:
 
     id: str
     backend: str  # "torch", "onnxruntime" or "torchao"
-    max_f1_drop_pts: float  # against torch fp32 on MRPC dev
+    max_f1_drop_pts: float  # against torch fp32 on the verdict split (MRPC test)
     gated: bool  # speedup vs torch fp32 must reach the int8 floor (--min-speedup); else recorded
     note: str = ""
+    # agreement with fp32's answers over every held-out MRPC pair (test + dev, 2,133): the
+    # quick-profile methods measured 0.91-0.99 (torch dynamic 0.923 [0.911, 0.934], the same
+    # with AVX2-capped kernels), so 0.90 decides for each; docs/quality.md
+    min_agreement: float = 0.90
 
 
 METHODS = [
     Method("torch-dynamic", "torch", 1.0, True),
     Method("torch-static-percentile", "torch", 1.0, True),
     Method("torch-qat", "torch", 1.0, True),
-    Method("ort-fp32", "onnxruntime", 1.0, False, "fp32 peer: no speedup promised"),
+    Method("ort-fp32", "onnxruntime", 1.0, False, "fp32 peer: no speedup promised", 0.999),
     # per-channel: per-tensor weight scales lose far more F1 here (docs/findings.md)
     Method("ort-dynamic-per-channel", "onnxruntime", 1.0, True),
     # Static QDQ quantizes activations too, only around MatMul/Gemm (quantizing every op made
     # the model predict one class); its budget is wider than the others' (docs/findings.md).
-    Method("ort-static", "onnxruntime", 3.0, True, "QDQ on MatMul/Gemm; budget 3.0 pt"),
+    Method("ort-static", "onnxruntime", 3.0, True, "QDQ on MatMul/Gemm; budget 3.0 pt", 0.85),
     Method("torchao-int8-dynamic", "torchao", 1.0, True),
     Method(
         "torchao-int8-weight-only",
@@ -178,24 +182,15 @@ def test_mrpc_method(
     """The method's forward of one dev batch; gates F1 drop, speedup and size vs torch fp32."""
     clf = mrpc_classifier
     built = _build(method, request)
-    with pinned_threads(training_threads()):  # quality only, untimed
-        result = evaluate_classifier(built.model, clf.dev.batches(BATCH), desc=method.id)
+    result = clf.score(built.model, method.id)  # quality only, untimed
     note = {"note": method.note} if method.note else {}
     case = new_case(
         config={"id": method.id, "backend": method.backend, **built.config, **note},
         model={"about": clf.model_about},
-        data={
-            "about": clf.data_about,
-            "split": "MRPC dev",
-            "examples": len(clf.dev),
-            "max_length": int(dev_batch["input_ids"].shape[1]),
-            "batch": BATCH,
-        },
+        data=clf.data(max_length=int(dev_batch["input_ids"].shape[1]), batch=BATCH),
     )
-    labels, reference = clf.dev.labels.tolist(), clf.fp32_dev.predictions
-    case.quality_drop(
-        "accuracy_drop_pts", labels, reference, result.predictions, accuracy, budget_pts=None
-    )
+    budgets = {"f1_budget_pts": method.max_f1_drop_pts, "min_agreement": method.min_agreement}
+    clf.record_quality(case, result, **budgets)
     case.report("build_s", built.build_s, "s")
     floor = _speed_floor(method, min_speedup)
     run_compression(
@@ -206,13 +201,6 @@ def test_mrpc_method(
         rounds=profile.rounds(ROUNDS),
         warmup=2,
         floor=floor,
-        scored=Scored(
-            clf.dev.labels.tolist(),
-            clf.fp32_dev.predictions,
-            result.predictions,
-            f1_binary,
-            budget_pts=method.max_f1_drop_pts,
-        ),
         size_bytes=(serialized_size(clf.fp32), built.size_bytes),
         max_size_ratio=None if method.id == "ort-fp32" else MAX_SIZE_RATIO,
     )

@@ -13,11 +13,11 @@ import time
 import pytest
 from torch import nn
 
-from compress.case import Scored, run_compression
 from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
 from compress.measure import serialized_size
 from compress.qat import QATConfig, train_qat
 from compress.quantize_static import StaticQuantConfig, quantize_static
+from compress.runner import Scored, run_compression
 from compress.stats import accuracy
 from fixtures.digits import (
     FUSE,
@@ -87,6 +87,8 @@ def test_int8_cnn(
         data={"about": digits.source, "split": "test", "examples": len(digits.y_test)},
     )
     case.report("quantize_s", quantize_s, "s")
+    assert fp32_eval.logits is not None and int8_eval.logits is not None
+    case.fidelity(fp32_eval.logits, int8_eval.logits, inputs="digits test (450 images)")
     batch = {"x": digits.x_test[:BATCH]}
     run_compression(
         case,

@@ -5,13 +5,12 @@ A benchmark opens a ``Case`` (its id, profile and provenance), measures into it 
 the typed result (compress.results) is recorded first, so a failing case still shows its
 figures, and then every gated metric is checked against its budget (compress.gates.check).
 All failures of a case are reported together; an inconclusive gate warns, never passes
-silently. ``run_compression`` is the common skeleton most cases are: time the compressed
-model, pair it with its reference, score both on the same examples, weigh both.
+silently. ``compress.runner.run_compression`` is the common skeleton most cases are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +25,17 @@ from compress.gates import (
     measure_speedup,
     quality_drop_metric,
 )
-from compress.measure import Speedup, pinned_threads
+from compress.measure import Speedup
+from compress.quality import Fidelity, collapsed, examples_needed, fidelity, majority_score
 from compress.results import CaseResult, Direction, Metric, encode_labels, record
-from compress.stats import metric_ci
+from compress.stats import accuracy, metric_ci, verdict
 
 # compare: a checkpoint may grow 0.1% between runs (torch.save of one architecture is the same
 # size to the byte; the slack is for pickled metadata), so a 1% growth is a regression
 SIZE_TOLERANCE = 0.001
 FRACTION_TOLERANCE = 0.005  # compare: an accuracy/F1 fraction may fall 0.5 pt (paired by example)
+KL_TOLERANCE = 0.25  # compare: the mean KL to the reference may grow 25%
+QUALITY_UNITS = ("pts", "frac")  # the figures --strict-quality holds to a decided verdict
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Case:
     data: dict[str, Any] = field(default_factory=dict)  # split, source, examples
     metrics: dict[str, Metric] = field(default_factory=dict)
     predictions: dict[str, dict[str, object]] = field(default_factory=dict)
+    strict_quality: bool = False  # an undecided quality budget fails (--strict-quality)
+    verdicts: dict[str, str] = field(default_factory=dict)  # filled by finish
 
     def add(self, name: str, metric: Metric) -> Metric:
         """Add one metric; a name is measured once per case."""
@@ -132,6 +136,11 @@ class Case:
         def evidence(arm: str) -> dict[str, str] | None:
             return None if scored is None else {"set": key, "score": scored, "arm": arm}
 
+        self.report(f"{base}_majority", majority_score(y, score), "frac")
+        # collapse is judged on accuracy whatever the score: F1 of always answering the
+        # majority class is high (0.80 on MRPC test), so a sound model's F1 CI can reach it
+        _, acc_ci = metric_ci(y, comp, accuracy)
+        self._flag_collapse(collapsed(comp.tolist(), acc_ci, majority_score(y, accuracy)))
         for arm, pred, floor in (("reference", ref, reference_floor), ("compressed", comp, None)):
             value, ci = metric_ci(y, pred, score)
             self.add(
@@ -150,6 +159,52 @@ class Case:
             y, ref, comp, score, budget_pts=budget_pts, by_example=evidence("drop")
         )
         return self.add(name, drop)
+
+    def _flag_collapse(self, flag: bool) -> None:
+        """``collapsed`` (1/0, compared between runs: a model that newly collapses regresses):
+        set when any scored figure of the case comes down to the constant predictor's."""
+        held = self.metrics.pop("collapsed", None)
+        value = max(float(flag), held.value if held is not None else 0.0)
+        self.metric("collapsed", value, "flag", "lower", 0.0)
+
+    def fidelity(
+        self,
+        reference_logits: torch.Tensor,
+        compressed_logits: torch.Tensor,
+        *,
+        inputs: str,
+        min_agreement: float | None = None,
+    ) -> None:
+        """Agreement with the reference's predictions and mean KL to its outputs over the same
+        ``inputs`` (described in the case's data; no labels needed), with bootstrap CIs;
+        agreement is gated at ``min_agreement`` when given and compared between runs paired
+        by input."""
+        fid = fidelity(reference_logits, compressed_logits)
+        self.record_fidelity(fid, inputs=inputs, min_agreement=min_agreement)
+
+    def record_fidelity(
+        self, fid: Fidelity, *, inputs: str, min_agreement: float | None = None
+    ) -> None:
+        """``agreement`` and ``kl_mean`` of a computed Fidelity (compress.quality); its
+        per-input predictions, where it has them, are kept as the evidence compare pairs."""
+        evidence = None
+        if fid.reference is not None and fid.compressed is not None:
+            ref = np.asarray(fid.reference)
+            key = self._keep_predictions(ref, ref, np.asarray(fid.compressed))
+            evidence = {"set": key, "score": "accuracy", "arm": "compressed"}
+        agreement = Metric(
+            fid.agreement,
+            "frac",
+            "higher",
+            FRACTION_TOLERANCE,
+            budget=min_agreement,
+            ci=fid.agreement_ci,
+            by_example=evidence,
+        )
+        self.add("agreement", agreement)
+        kl = Metric(fid.kl, "nats", "lower", KL_TOLERANCE, relative=True, ci=fid.kl_ci)
+        self.add("kl_mean", kl)
+        self.data["fidelity_inputs"] = inputs
 
     def _keep_predictions(self, y: np.ndarray, ref: np.ndarray, comp: np.ndarray) -> str:
         """Keep one prediction set as evidence (once per distinct set); return its key."""
@@ -196,95 +251,40 @@ class Case:
     def finish(self, extra_info: MutableMapping[str, Any]) -> dict[str, str]:
         """Record the result in ``extra_info``, then check every metric that has a budget.
 
-        Returns {metric: "pass" | "inconclusive"}; raises GateFailed naming every failure."""
+        An undecided quality budget records the evaluation size that would decide it
+        (``<metric>_needs_examples``) and, with ``strict_quality``, fails. Returns {metric:
+        "pass" | "inconclusive"} (also kept in ``verdicts``, with "fail" where one failed);
+        raises GateFailed naming every failure."""
+        self._add_sample_sizes()
         record(extra_info, self.result())  # type: ignore[arg-type]
-        verdicts: dict[str, str] = {}
         failures: list[str] = []
-        for name, metric in self.metrics.items():
+        for name, metric in list(self.metrics.items()):
             if metric.budget is None:
                 continue
             try:
-                verdicts[name] = check(f"{self.id}: {name}", metric)
+                self.verdicts[name] = check(f"{self.id}: {name}", metric)
             except GateFailed as exc:
+                self.verdicts[name] = "fail"
                 failures.append(str(exc))
+                continue
+            if self.verdicts[name] == "inconclusive" and self._strict(metric):
+                self.verdicts[name] = "fail"
+                failures.append(f"{self.id}: {name} undecided (--strict-quality)")
         if failures:
             raise GateFailed("; ".join(failures))
-        return verdicts
+        return dict(self.verdicts)
 
+    def _strict(self, metric: Metric) -> bool:
+        return self.strict_quality and metric.unit in QUALITY_UNITS
 
-@dataclass(frozen=True)
-class Scored:
-    """Predictions of the reference and the compressed model on the same labelled examples."""
-
-    labels: Sequence[int]
-    reference: Sequence[int]
-    compressed: Sequence[int]
-    score: Callable[[np.ndarray, np.ndarray], float]
-    name: str = "f1_drop_pts"  # "<metric>_drop_pts"
-    budget_pts: float = 1.0
-
-
-def timed_speedup(
-    case: Case,
-    benchmark: Any,
-    *,
-    reference: Callable[[], object],
-    compressed: Callable[[], object],
-    rounds: int,
-    floor: float | None,
-    warmup: int = 3,
-    threads: int = 1,
-    tolerance: float = SPEED_TOLERANCE,
-    resolve: bool = False,
-) -> Speedup:
-    """Time ``compressed`` as the benchmark row and record its paired speedup over
-    ``reference`` (gated at ``floor``; ``tolerance`` and ``resolve`` as in Case.speedup),
-    both on ``threads`` threads."""
-    with pinned_threads(threads), torch.inference_mode():
-        benchmark.pedantic(compressed, rounds=rounds, warmup_rounds=warmup)
-    return case.speedup(
-        reference,
-        compressed,
-        floor=floor,
-        rounds=rounds,
-        warmup=warmup,
-        threads=threads,
-        tolerance=tolerance,
-        resolve=resolve,
-    )
-
-
-def run_compression(
-    case: Case,
-    benchmark: Any,
-    *,
-    reference: Callable[[], object],
-    compressed: Callable[[], object],
-    rounds: int,
-    floor: float | None,
-    scored: Scored | None = None,
-    size_bytes: tuple[int, int] | None = None,
-    max_size_ratio: float | None = None,
-    warmup: int = 3,
-    tolerance: float = SPEED_TOLERANCE,
-    resolve: bool = False,
-) -> Mapping[str, str]:
-    """The common skeleton: time ``compressed`` as the benchmark row, pair it with
-    ``reference`` for the speedup (gated at ``floor``), score both on ``scored``, weigh both
-    (``size_bytes`` = (reference, compressed)), record and check. Returns the verdicts."""
-    timed = {"reference": reference, "compressed": compressed, "rounds": rounds}
-    timed_speedup(
-        case, benchmark, **timed, floor=floor, warmup=warmup, tolerance=tolerance, resolve=resolve
-    )
-    if scored is not None:
-        case.quality_drop(
-            scored.name,
-            scored.labels,
-            scored.reference,
-            scored.compressed,
-            scored.score,
-            budget_pts=scored.budget_pts,
-        )
-    if size_bytes is not None:
-        case.sizes(*size_bytes, max_ratio=max_size_ratio)
-    return case.finish(benchmark.extra_info)
+    def _add_sample_sizes(self) -> None:
+        """``<name>_needs_examples`` for each quality budget its CI does not decide."""
+        for name, metric in list(self.metrics.items()):
+            ci, budget = metric.ci, metric.budget
+            if budget is None or ci is None or metric.unit not in QUALITY_UNITS:
+                continue
+            if verdict(ci, budget, metric.direction) != "inconclusive":
+                continue
+            needed = examples_needed(metric.value, ci, budget)
+            if needed is not None and f"{name}_needs_examples" not in self.metrics:
+                self.report(f"{name}_needs_examples", needed, "examples")

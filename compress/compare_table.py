@@ -67,7 +67,7 @@ class Row:
         delta = self.candidate - self.baseline
         if self.unit in ("frac", "ratio"):
             return f"{delta:+.3f}"
-        if self.unit in ("pts", "nats", "dB"):
+        if self.unit in ("pts", "nats", "dB", "flag"):
             return f"{delta:+.2f}"
         if self.baseline == 0:
             return "n/a"
@@ -88,6 +88,8 @@ _SUFFIX = {"s": " ms", "bytes": " MiB", "x": "x"}
 
 
 def _number(value: float, unit: str) -> str:
+    if unit == "flag":
+        return "yes" if value else "no"
     if unit == "s":
         return f"{value * 1e3:#.4g}"
     if unit == "bytes":

@@ -36,12 +36,25 @@ class EvalResult:
     metrics: dict[str, float]
     seconds: float  # wall-clock time of the whole pass (forward passes only)
     examples: int
-    predictions: tuple[int, ...]
+    predictions: tuple[int, ...]  # in the examples' own order (see evaluate_classifier)
+    logits: torch.Tensor | None = None  # (examples, classes) float32, same order
+
+    def head(self, labels: list[int]) -> EvalResult:
+        """The result on the first ``len(labels)`` examples, scored on ``labels`` (a split
+        evaluated as the head of a larger pool); ``seconds`` stays the whole pass's."""
+        count = len(labels)
+        if not 0 < count <= self.examples:
+            raise ValueError(f"cannot take {count} of {self.examples} predictions")
+        preds = self.predictions[:count]
+        logits = None if self.logits is None else self.logits[:count]
+        return EvalResult(classification_metrics(labels, list(preds)), self.seconds, count,
+                          preds, logits)  # fmt: skip
 
 
 def logits_of(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Logits for a batch dict (``labels`` ignored); works for HF models and plain modules."""
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    """Logits for a batch dict (``labels`` and ``index`` ignored); works for HF models and plain
+    modules."""
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "index")}
     out = model(**inputs)
     return out.logits if hasattr(out, "logits") else out
 
@@ -62,11 +75,16 @@ def evaluate_classifier(
     progress: bool = True,
 ) -> EvalResult:
     """Predict every batch (each has ``labels``) in eval mode and score the predictions
-    (under ``seed``, restoring the caller's random state afterwards)."""
+    (under ``seed``, restoring the caller's random state afterwards).
+
+    Batches that carry an ``index`` (each row's position in the split, as length-sorted
+    batches do) have their predictions and logits put back in that order."""
     was_training = model.training
     model.eval()
     y_true: list[int] = []
     y_pred: list[int] = []
+    rows: list[torch.Tensor] = []
+    order: list[int] = []
     seconds = 0.0
     try:
         with seeded(seed), torch.inference_mode():
@@ -76,6 +94,18 @@ def evaluate_classifier(
                 seconds += time.perf_counter() - start
                 y_pred.extend(logits.argmax(dim=-1).tolist())
                 y_true.extend(batch["labels"].tolist())
+                rows.append(logits.float())
+                order.extend(batch["index"].tolist() if "index" in batch else ())
     finally:
         model.train(was_training)
-    return EvalResult(classification_metrics(y_true, y_pred), seconds, len(y_true), tuple(y_pred))
+    all_logits = torch.cat(rows) if rows else torch.empty(0, 0)
+    if order:
+        if sorted(order) != list(range(len(y_true))):
+            raise ValueError("batch indices are not a permutation of the examples")
+        back = torch.empty(len(order), dtype=torch.long)
+        back[torch.tensor(order)] = torch.arange(len(order))
+        y_true = [y_true[i] for i in back.tolist()]
+        y_pred = [y_pred[i] for i in back.tolist()]
+        all_logits = all_logits[back]
+    metrics = classification_metrics(y_true, y_pred)
+    return EvalResult(metrics, seconds, len(y_true), tuple(y_pred), all_logits)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from compress.measure import Speedup, paired_speedup
+from compress.quality import examples_needed
 from compress.results import Metric
 from compress.stats import Interval, paired_metric_delta_ci, speedup_ci, verdict
 
@@ -133,5 +134,7 @@ def check(name: str, metric: Metric) -> str:
     if outcome == "fail":
         raise GateFailed(text)
     if outcome == "inconclusive":
-        warnings.warn(f"inconclusive: {text}", stacklevel=2)
+        needed = examples_needed(metric.value, ci, metric.budget) if ci.n > 1 else None
+        more = "" if needed is None else f"; needs ≈ {needed} examples to decide"
+        warnings.warn(f"inconclusive: {text}{more}", stacklevel=2)
     return outcome

@@ -2,10 +2,12 @@
 
 One table per benchmark function (``test_mrpc_method``, ``test_latency``, ...): a row per case
 (its parameters), a column per metric its typed results record, each value in its unit with its
-confidence interval when it has one. Every row of a table therefore comes from the same run,
-machine and data; the file's profile and machine are printed above the tables. Rows that record
-no figures (timed reference rows) are left out. Exit 1 if a requested table is absent, 2 on a
-bad file. ``--html PAGE`` also writes a self-contained page with plots (compress.html_report).
+confidence interval when it has one; the drop of a model that collapsed to the constant
+predictor (``collapsed``, compress.quality) says COLLAPSED beside it. Every row of a table
+therefore comes from the same run, machine and data; the file's profile and machine are printed
+above the tables. Rows that record no figures (timed reference rows) are left out. Exit 1 if a
+requested table is absent, 2 on a bad file. ``--html PAGE`` also writes a self-contained page
+with plots (compress.html_report).
 """
 
 from __future__ import annotations
@@ -48,9 +50,14 @@ def render_table(rows: Sequence[tuple[str, CaseResult]], fmt_name: str = "github
     body = []
     for label, case in rows:
         cells = [label]
+        flag = case.metrics.get("collapsed")
+        fell = flag is not None and flag.value > 0  # a drop to the constant predictor's score
         for c in columns:
             m = case.metrics.get(c)
-            cells.append("" if m is None else fmt(m.value, m.unit, m.ci))
+            text = "" if m is None else fmt(m.value, m.unit, m.ci)
+            cells.append(
+                f"{text} COLLAPSED" if fell and m is not None and c.endswith("_drop_pts") else text
+            )
         body.append(cells)
     return tabulate(body, headers=["case", *columns], tablefmt=fmt_name, disable_numparse=True)
 

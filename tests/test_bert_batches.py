@@ -90,3 +90,19 @@ def test_by_length_sorts_every_row_and_trims(seed: int | None) -> None:
     assert [b["input_ids"].shape[1] for b in out] == [4, 8, 9]  # each trimmed to its longest
     if seed is None:  # no ties here: the order is the length order
         assert torch.cat([b["labels"] for b in out]).tolist() == [1, 3, 5, 0, 4, 6, 2]
+
+
+def test_scoring_batches_carry_each_rows_index_sorted_by_length() -> None:
+    batches = _encoded().scoring(2)
+    assert [b["index"].tolist() for b in batches] == [[2, 0], [1]]  # lengths 1, 2 | 3
+    assert [b["input_ids"].shape[1] for b in batches] == [2, 3]
+    assert batches[0]["labels"].tolist() == [0, 0]
+
+
+def test_adding_splits_keeps_this_one_first() -> None:
+    joined = _encoded() + _encoded().rows(torch.tensor([1]))
+    assert len(joined) == 4 and joined.labels.tolist() == [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="padded to different lengths"):
+        _encoded() + Encoded(*(t[:, :2] if t.ndim == 2 else t for t in
+                               (joined.input_ids, joined.token_type_ids,
+                                joined.attention_mask, joined.labels)))  # fmt: skip

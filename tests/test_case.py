@@ -6,11 +6,13 @@ import statistics
 import warnings
 
 import pytest
+import torch
 
-from compress.case import Case, Scored, run_compression
+from compress.case import Case
 from compress.gates import GateFailed
 from compress.measure import Speedup, Timing
 from compress.results import EXTRA_INFO_KEY, read
+from compress.runner import Scored, run_compression
 from compress.stats import Interval, accuracy
 
 
@@ -136,3 +138,53 @@ def test_run_compression_times_scores_weighs_and_gates(
             with pytest.raises(GateFailed, match=r"speedup 1\.1 x"):
                 run_compression(c, bench, **kwargs)
     assert bench.calls == 1 and EXTRA_INFO_KEY in bench.extra_info
+
+
+def test_a_collapsed_model_is_flagged_beside_its_floor() -> None:
+    y = [1] * 60 + [0] * 40
+    c = _case()
+    c.quality_drop("accuracy_drop_pts", y, y, [1] * 100, accuracy, budget_pts=None)
+    assert c.metrics["accuracy_majority"].value == pytest.approx(0.6)
+    assert c.metrics["collapsed"].value == 1.0  # one class: the drop is no "40 points lost"
+    healthy = _case()
+    comp = [1 - v if i < 5 else v for i, v in enumerate(y)]
+    healthy.quality_drop("accuracy_drop_pts", y, y, comp, accuracy, budget_pts=None)
+    assert healthy.metrics["collapsed"].value == 0.0
+
+
+def test_fidelity_is_kept_as_evidence_paired_by_input() -> None:
+    ref = torch.tensor([[1.0, 0.0]] * 30 + [[0.0, 1.0]] * 30)
+    comp = ref.clone()
+    comp[:3] = torch.tensor([0.0, 1.0])  # 3 of 60 flipped
+    c = _case()
+    c.fidelity(ref, comp, inputs="60 pairs", min_agreement=0.5)
+    agreement = c.metrics["agreement"]
+    assert agreement.value == pytest.approx(57 / 60) and agreement.by_example is not None
+    held = c.predictions[agreement.by_example["set"]]
+    assert held["labels"] == held["reference"] != held["compressed"]
+    assert c.metrics["kl_mean"].value > 0 and c.data["fidelity_inputs"] == "60 pairs"
+    assert c.finish({}) == {"agreement": "pass"}
+
+
+def _undecided(strict: bool) -> Case:
+    c = _case()
+    c.strict_quality = strict
+    y = [0, 1] * 50
+    comp = [1 - v if i < 2 else v for i, v in enumerate(y)]  # 2 of 100 flipped: 2 [0, 5] pt
+    c.quality_drop("accuracy_drop_pts", y, y, comp, accuracy, budget_pts=3.0)
+    return c
+
+
+def test_an_undecided_quality_gate_says_how_many_examples_would_decide_it() -> None:
+    c = _undecided(strict=False)
+    with pytest.warns(UserWarning, match=r"inconclusive: .*needs ≈ \d+ examples"):
+        assert c.finish({}) == {"accuracy_drop_pts": "inconclusive"}
+    needed = c.metrics["accuracy_drop_pts_needs_examples"].value
+    assert needed > 100  # more than it had; how many depends on the resampled CI
+
+
+def test_strict_quality_fails_an_undecided_quality_gate() -> None:
+    c = _undecided(strict=True)
+    with pytest.warns(UserWarning), pytest.raises(GateFailed, match="undecided"):
+        c.finish({})
+    assert c.verdicts == {"accuracy_drop_pts": "fail"}

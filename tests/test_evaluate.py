@@ -56,3 +56,23 @@ def test_evaluate_classifier_is_deterministic_and_restores_mode() -> None:
     assert result.predictions == (1, 0, 1, 0)
     assert result.metrics["accuracy"] == pytest.approx(0.75)
     assert result.examples == 4 and result.seconds > 0
+
+
+def test_indexed_batches_come_back_in_the_split_order() -> None:
+    x = torch.tensor([[1.0], [-1.0], [2.0], [-3.0]])
+    labels = torch.tensor([1, 0, 0, 0])
+    order = [torch.tensor([3, 1]), torch.tensor([0, 2])]  # as length-sorted batches would be
+    batches = [{"x": x[i], "labels": labels[i], "index": i} for i in order]
+    result = evaluate_classifier(Echo().eval(), batches, progress=False)
+    assert result.predictions == (1, 0, 1, 0)  # the rows' own order, not the batches'
+    assert result.logits is not None and result.logits[:, 1].tolist() == [1.0, -1.0, 2.0, -3.0]
+    assert result.metrics["accuracy"] == pytest.approx(0.75)
+    head = result.head([1, 0])
+    assert head.predictions == (1, 0) and head.metrics["accuracy"] == 1.0 and head.examples == 2
+
+
+def test_indices_that_are_not_a_permutation_are_refused() -> None:
+    x = torch.tensor([[1.0], [-1.0]])
+    batches = [{"x": x, "labels": torch.tensor([1, 0]), "index": torch.tensor([0, 0])}]
+    with pytest.raises(ValueError, match="not a permutation"):
+        evaluate_classifier(Echo().eval(), batches, progress=False)

@@ -115,3 +115,37 @@ def test_a_deleted_case_is_missing_not_out_of_scope(suite: Path) -> None:
     proc = _pytest(suite, f"--benchmark-compare={suite / 'baseline.json'}", GATE_TASKS="mrpc")
     assert proc.returncode == 1, proc.stdout
     assert "missing: not run" in proc.stdout and "test_case[sst2]" in proc.stdout
+
+
+class _Reporter:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict]] = []
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self.lines.append((line, markup))
+
+
+class _Config:
+    """What fixtures.gate's tally reads of a pytest.Config: its stash and the reporter."""
+
+    def __init__(self, reporter: _Reporter) -> None:
+        self.stash = pytest.Stash()
+        self.pluginmanager = self
+        self._reporter = reporter
+
+    def getplugin(self, name: str) -> _Reporter:
+        assert name == "terminalreporter"
+        return self._reporter
+
+
+def test_the_last_line_counts_every_in_run_gate() -> None:
+    from fixtures.gate import pytest_unconfigure, tally_gates
+
+    reporter = _Reporter()
+    config = _Config(reporter)
+    tally_gates(config, {"speedup": "pass", "f1_drop_pts": "inconclusive"})  # type: ignore[arg-type]
+    tally_gates(config, {"speedup": "fail", "size_ratio": "pass"})  # type: ignore[arg-type]
+    pytest_unconfigure(config)  # type: ignore[arg-type]
+    ((line, markup),) = reporter.lines
+    assert line.startswith("compress-bench gates: 2 passed, 1 fail, 1 inconclusive")
+    assert "--strict-quality" in line and markup == {"red": True, "green": False}

@@ -283,3 +283,57 @@ def test_real_mrpc(split: str, n: int, positives: int) -> None:
     data = load_mrpc(split)
     assert (len(data), data.positives) == (n, positives)
     assert data.source.startswith(f"GLUE MRPC {split}.tsv")
+
+
+@pytest.mark.skipif(not os.environ.get("GLUE_DIR"), reason="GLUE_DIR unset")
+def test_real_mrpc_test_split() -> None:
+    test = glue.load_mrpc_test()
+    if test is None:
+        pytest.skip(f"no {glue.TEST_FILE} in $GLUE_DIR")
+    assert (len(test), test.positives) == (1725, 1147)  # the MSR corpus' published test split
+
+
+# ---------------------------------------------------------------------------- test split
+
+TEST_ROWS = [
+    "1\t201\t202\tA new pair.\tAnother new pair.",
+    "0\t203\t204\tPrices rose.\tIt rained.",
+]
+
+
+def test_test_split_absent_is_none(tmp_path: Path, offline: None) -> None:
+    assert glue.load_mrpc_test(make_glue_dir(tmp_path)) is None
+    assert glue.load_mrpc_test(None) is None  # no directory: the hub has no labelled copy
+
+
+def test_test_split_read_with_ids(tmp_path: Path) -> None:
+    root = make_glue_dir(tmp_path)
+    write_tsv(root / "MRPC" / glue.TEST_FILE, TEST_ROWS)
+    test = glue.load_mrpc_test(root)
+    assert test is not None and test.labels == (1, 0)
+    assert test.ids == (("201", "202"), ("203", "204"))
+    assert glue.TEST_FILE in test.source
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("2\t205\t206\ta\tb", "expected label 0 or 1, found '2'"),
+        ("1\t205\ta\tb", "expected 5 tab-separated columns, found 4"),
+    ],
+    ids=["label", "ragged"],
+)
+def test_test_split_bad_row_names_file_and_line(tmp_path: Path, row: str, message: str) -> None:
+    root = make_glue_dir(tmp_path)
+    path = write_tsv(root / "MRPC" / glue.TEST_FILE, [*TEST_ROWS, row])
+    with pytest.raises(InputError, match=where(path, 4) + re.escape(message)):
+        glue.load_mrpc_test(root)
+
+
+def test_test_split_repeating_train_pairs_is_refused(tmp_path: Path) -> None:
+    root = make_glue_dir(tmp_path)  # train holds 101/102, 103/104, 105/106
+    repeated = ["1\t102\t101\tx\ty", "0\t103\t104\tx\ty", "0\t105\t106\tx\ty", "1\t107\t108\ta\tb"]
+    path = write_tsv(root / "MRPC" / glue.TEST_FILE, [*TEST_ROWS, *repeated])
+    pattern = where(path) + r"3 pair\(s\) also in train\.tsv \(first: 102/101, 103/104, 105/106\)"
+    with pytest.raises(InputError, match=pattern):
+        glue.load_mrpc_test(root)

@@ -76,3 +76,16 @@ def test_cli_bad_file_exits_2(tmp_path: Path, capsys, content: str, message: str
     path.write_text(content)
     assert main([str(path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_collapsed_models_drop_says_so() -> None:
+    drop = Metric(3.7, "pts", "lower", 0.5)
+
+    def case(flag: float) -> CaseResult:
+        metrics = {"f1_drop_pts": drop, "collapsed": Metric(flag, "flag", "lower", 0.0)}
+        return CaseResult("c", metrics, {}, {"about": "t"}, {}, FP, "quick")
+
+    rows = [("dead", case(1.0)), ("alive", case(0.0))]
+    lines = render_table(rows).splitlines()
+    assert "3.7 COLLAPSED" in lines[2] and "| yes" in lines[2]
+    assert "COLLAPSED" not in lines[3] and "| no" in lines[3]

@@ -1,7 +1,7 @@
 """The regression gate's operating characteristic, measured (docs/gate.md).
 
 Runs the MRPC cases the injections touch (MiniLM int8 latency at length 128, batch 1 and 8, and
-MRPC dev quality) in scratch copies of this working tree, unchanged (A/A) or with one real
+MRPC test quality) in scratch copies of this working tree, unchanged (A/A) or with one real
 cause of regression applied (tools/inject.py and the edits below), and gates every run against a
 reference as CI gates a run (``--benchmark-compare``, retest included). The reference is the
 median of the first unchanged runs (``ref``). Nothing here edits the suite.
