@@ -1,7 +1,8 @@
 """Every int8 method on the same fine-tuned MRPC classifier, one case per method, one run.
 
 Methods: torch.ao dynamic, static (calibrated; each Linear between its own stubs) and QAT;
-ONNX Runtime fp32, dynamic and static QDQ; torchao's ``quantize_`` int8 configs. One row per
+ONNX Runtime fp32, dynamic and static QDQ; torchao's ``quantize_`` int8 configs in eager mode
+(labelled ``-eager``; compiled as torchao means them to run in test_compiled.py). One row per
 method: the forward of one dev batch (8 pairs, 128 tokens) on one thread. Each case records
 F1 and accuracy on MRPC test (dev without the test file) with the F1 drop against torch fp32
 (paired CI), agreement and KL to fp32 over every held-out pair, the paired, interleaved
@@ -34,8 +35,6 @@ from compress.onnx_runtime import (
 from compress.quantize_static import StaticQuantConfig, quantize_static
 from compress.quantize_torchao import TorchaoConfig, quantize_torchao
 from compress.runner import run_compression
-from fixtures.bert import encode_pairs
-from fixtures.glue import PairSplit
 from fixtures.profiles import Profile
 from fixtures.qat_bert import BertQATRecipe, qat_classifier
 
@@ -75,18 +74,20 @@ METHODS = [
     # Static QDQ quantizes activations too, only around MatMul/Gemm (quantizing every op made
     # the model predict one class); its budget is wider than the others' (docs/findings.md).
     Method("ort-static", "onnxruntime", 3.0, True, "QDQ on MatMul/Gemm; budget 3.0 pt", 0.85),
-    Method("torchao-int8-dynamic", "torchao", 1.0, True),
+    # torchao is meant to run under torch.compile (test_compiled.py); these rows run it eager,
+    # kept to compare with torch.ao's eager methods, and say so in their ids
+    Method("torchao-int8-dynamic-eager", "torchao", 1.0, True, "eager: no torch.compile"),
     Method(
-        "torchao-int8-weight-only",
+        "torchao-int8-weight-only-eager",
         "torchao",
         1.0,
         False,
-        "weights int8, matmuls dequantize to fp32 in eager mode: no speedup expected",
+        "eager: no torch.compile; weights int8, matmuls dequantize to fp32: no speedup expected",
     ),
 ]
 # Kernels that are fast only with an int8 dot-product instruction (VNNI, AMX, dotprod): their
 # speed is gated where the CPU has one and reported (with a warning) elsewhere.
-NEEDS_INT8_DOT = frozenset({"torchao-int8-dynamic"})
+NEEDS_INT8_DOT = frozenset({"torchao-int8-dynamic-eager"})
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,6 @@ def dev_batch(mrpc_classifier) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def calibration(mrpc_classifier, mrpc_train: PairSplit) -> list[dict[str, torch.Tensor]]:
-    """Calibration batches from MRPC *train* (never the dev split the scores come from)."""
-    max_length = mrpc_classifier.dev.input_ids.shape[1]
-    train = encode_pairs(mrpc_classifier.tokenizer, mrpc_train, max_length)
-    return train.batches(BATCH, shuffle=True, seed=0)
-
-
-@pytest.fixture(scope="module")
 def onnx_fp32(mrpc_classifier, dev_batch, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ort") / "mrpc-fp32.onnx"
     return export_onnx(mrpc_classifier.fp32, dev_batch, path)
@@ -124,7 +117,7 @@ def _build(method: Method, request: pytest.FixtureRequest) -> Built:
         model, config = clf.int8, {"method": "dynamic", **clf.quant_config.to_dict()}
     elif method.id == "torch-static-percentile":
         model = quantize_static(
-            clf.fp32, STATIC, calibration=request.getfixturevalue("calibration")
+            clf.fp32, STATIC, calibration=request.getfixturevalue("mrpc_calibration")
         )
         config = STATIC.to_dict()
     elif method.id == "torch-qat":
@@ -137,13 +130,13 @@ def _build(method: Method, request: pytest.FixtureRequest) -> Built:
         mode = method.id.removeprefix("ort-").removesuffix("-per-channel")
         ort = OrtConfig(mode=mode, per_channel=method.id.endswith("per-channel"))
         fp32_path = request.getfixturevalue("onnx_fp32")
-        calibration = request.getfixturevalue("calibration") if mode == "static" else None
+        calibration = request.getfixturevalue("mrpc_calibration") if mode == "static" else None
         path = ort_quantize(fp32_path, fp32_path.with_name(f"{method.id}.onnx"), ort, calibration)
         model, config = OrtClassifier(path, ort), {"backend": "onnxruntime", **ort.to_dict()}
         return Built(model, onnx_file_size(path), config, time.perf_counter() - start)
     else:
-        tao = TorchaoConfig(method.id.removeprefix("torchao-"))
-        model, config = quantize_torchao(clf.fp32, tao), tao.to_dict()
+        tao = TorchaoConfig(method.id.removeprefix("torchao-").removesuffix("-eager"))
+        model, config = quantize_torchao(clf.fp32, tao), {**tao.to_dict(), "compiled": False}
     return Built(model, serialized_size(model), config, time.perf_counter() - start)
 
 

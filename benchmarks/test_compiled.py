@@ -1,0 +1,162 @@
+"""The int8 path PyTorch is moving to, measured the way it is meant to run: ``torch.compile``
+(Inductor, freezing on) of fp32, of torchao's ``quantize_`` int8 configs and of pt2e int8
+(``X86InductorQuantizer``; static: calibrated on 64 MRPC train pairs), compress.compiled.
+
+One case per (model, method, batch), one thread, seq 128: the compiled variant is the
+benchmark row; ``speedup`` is over **compiled fp32** (what a compiled deployment compares to;
+the compiled-fp32 row's own is over eager fp32) and ``speedup_vs_eager`` over eager fp32, both
+paired and interleaved; compile time (the first call) and preparation time are reported apart
+from steady-state latency; the checkpoint is the quantized module's state dict. MRPC rows at
+batch 1 also record F1 on MRPC test with the paired drop against eager fp32, and agreement / KL
+to eager fp32 over every held-out pair, scored by the compiled variant itself (one padded pair
+per call). Which rows run is the profile's (quick: MRPC at batch 1, three methods).
+Run this file serially (never under xdist).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from compress.compiled import (
+    METHODS,
+    CompileConfig,
+    CompiledModel,
+    CompileError,
+    ToolchainMissing,
+    compile_model,
+)
+from compress.evaluate import forward_fn
+from compress.fingerprint import machine_fingerprint
+from compress.machine import has_int8_dot_product
+from compress.measure import serialized_size
+from compress.runner import run_compression
+from fixtures.bert import synthetic_batch
+from fixtures.pairs import Pair
+from fixtures.profiles import Profile
+from fixtures.settings import profile_of
+
+pytestmark = pytest.mark.timed
+
+SEQ = 128
+ROUNDS = 30  # paired rounds at batch 1 in the full profile (scaled by the profile)
+MAX_SIZE_RATIO = 0.8  # int8 checkpoints vs fp32
+MIN_AGREEMENT = 0.90  # as the eager int8 methods (test_quantize_mrpc_methods)
+FP32_MIN_AGREEMENT = 0.99  # compiling fp32 must not change its answers
+# Weights int8, activations fp32: no int8 GEMM, so no speedup is promised (recorded only)
+UNGATED = frozenset({"fp32", "torchao-int8-weight-only"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The profile's grid of models x methods x batches (quick: fewer; docs/compiled.md)."""
+    if metafunc.function.__name__ == "test_compiled":
+        profile = profile_of(metafunc.config)
+        methods = profile.compiled_methods or METHODS
+        params = [
+            pytest.param(model, method, batch, id=f"{model}-{method}-bs{batch}")
+            for model in profile.compiled_models
+            for method in methods
+            for batch in profile.compiled_batches
+        ]
+        metafunc.parametrize(("pair", "method", "batch"), params, indirect=["pair"])
+
+
+@pytest.fixture(scope="module")
+def compiled_fp32() -> Iterator[dict[tuple[str, int], CompiledModel]]:
+    """Compiled fp32 per (model, batch), built once and shared by that model's methods."""
+    yield {}
+
+
+def _inputs(pair: Pair, batch: int, request: pytest.FixtureRequest) -> dict[str, torch.Tensor]:
+    """The timed batch: MRPC dev pairs padded to SEQ tokens, else synthetic token ids."""
+    if "mrpc" in request.node.callspec.params["pair"]:
+        dev = request.getfixturevalue("mrpc_classifier").dev
+        return {k: v for k, v in dev.batches(batch)[0].items() if k != "labels"}
+    return synthetic_batch(pair.fp32.config.vocab_size, batch, SEQ)
+
+
+def _calibration(model_id: str, request: pytest.FixtureRequest, vocab: int) -> list:
+    """pt2e-static's calibration inputs: MRPC train pairs, else synthetic token ids."""
+    if "mrpc" in model_id:
+        return request.getfixturevalue("mrpc_calibration")
+    return [synthetic_batch(vocab, 8, SEQ, seed=s) for s in range(1, 9)]
+
+
+def _about_inputs(model_id: str) -> str:
+    return "MRPC dev pairs" if "mrpc" in model_id else "synthetic token ids"
+
+
+def _compile(pair: Pair, config: CompileConfig, inputs, calibration) -> CompiledModel:
+    try:
+        return compile_model(pair.fp32, config, inputs, calibration, name=pair.about)
+    except (CompileError, ToolchainMissing) as err:
+        pytest.skip(str(err))
+
+
+def _floor(method: str, min_speedup: float) -> float | None:
+    """Int8 GEMM variants are gated at the int8 floor where the CPU has an int8 dot product;
+    elsewhere (and for fp32 / weight-only) the speedup is recorded, with a warning if < 1."""
+    if method in UNGATED or not has_int8_dot_product(machine_fingerprint()["isa"]):
+        return None
+    return min_speedup
+
+
+def test_compiled(
+    benchmark,
+    request,
+    new_case,
+    profile: Profile,
+    min_speedup: float,
+    compiled_fp32: dict[tuple[str, int], CompiledModel],
+    pair: Pair,
+    method: str,
+    batch: int,
+) -> None:
+    """One compiled variant vs compiled and eager fp32; quality on MRPC at batch 1."""
+    model_id = request.node.callspec.params["pair"]
+    inputs = _inputs(pair, batch, request)
+    calibration = _calibration(model_id, request, pair.fp32.config.vocab_size)
+    config = CompileConfig(method)
+    key = (model_id, batch)
+    if key not in compiled_fp32:
+        compiled_fp32[key] = _compile(pair, CompileConfig("fp32"), inputs, ())
+    reference = compiled_fp32[key]
+    variant = reference if method == "fp32" else _compile(pair, config, inputs, calibration)
+    case = new_case(
+        config={"id": config.id, **config.to_dict()},
+        model={"about": pair.about},
+        data={"input": _about_inputs(model_id), "batch": batch, "seq": SEQ},
+    )
+    case.report("prepare_s", variant.prepare_s, "s")
+    case.report("compile_s", variant.compile_s, "s")
+    scored = "mrpc" in model_id and batch == 1
+    if scored:
+        clf = request.getfixturevalue("mrpc_classifier")
+        result = clf.score(variant, config.id, one_shape=True)
+        agreement = FP32_MIN_AGREEMENT if method == "fp32" else MIN_AGREEMENT
+        clf.record_quality(case, result, f1_budget_pts=1.0, min_agreement=agreement)
+    eager = forward_fn(pair.fp32, inputs)
+    rounds = profile.rounds(max(6, ROUNDS // batch))
+    if method != "fp32":
+        compiled = forward_fn(variant, inputs)
+        case.speedup(eager, compiled, floor=None, rounds=rounds, name="speedup_vs_eager")
+    run_compression(
+        case,
+        benchmark,
+        reference=eager if method == "fp32" else forward_fn(reference, inputs),
+        compressed=forward_fn(variant, inputs),
+        rounds=rounds,
+        floor=_floor(method, min_speedup),
+        size_bytes=(serialized_size(pair.fp32), serialized_size(variant.inner)),
+        max_size_ratio=None if method == "fp32" else MAX_SIZE_RATIO,
+    )
+    speedup = case.metrics["speedup"].value
+    if method != "fp32" and speedup < 1.0:
+        warnings.warn(
+            f"{config.id} on {model_id} bs{batch}: {speedup:.2f}x compiled fp32, i.e. slower; "
+            "recorded, not gated as if it were fast",
+            stacklevel=1,
+        )

@@ -1,0 +1,159 @@
+"""The compiled path (compress.compiled) on a tiny random-init BERT: every variant compiles,
+stays close to fp32, keeps its input untouched, refuses other shapes and bad configs, and names
+the model and method when a step fails. Real compiles: a few seconds each."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from compress import compiled as cc
+from compress.compiled import CompileConfig, CompileError, ToolchainMissing, compile_model
+from compress.evaluate import logits_of
+from compress.measure import serialized_size
+from fixtures.bert import TINY, random_classifier, synthetic_batch
+
+SHAPE = (2, 16)
+INT8 = ["torchao-int8-dynamic", "pt2e-static", "pt2e-dynamic"]
+
+
+@pytest.fixture(scope="module")
+def tiny() -> nn.Module:
+    return random_classifier(TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def example() -> dict[str, torch.Tensor]:
+    return synthetic_batch(TINY["vocab_size"], *SHAPE, seed=0)
+
+
+@pytest.fixture(scope="module")
+def calibration() -> list[dict[str, torch.Tensor]]:
+    return [synthetic_batch(TINY["vocab_size"], 4, SHAPE[1], seed=s) for s in range(1, 4)]
+
+
+@pytest.fixture(scope="module")
+def built(tiny, example, calibration) -> dict[str, cc.CompiledModel]:
+    """Each method compiled once (Inductor, no compile cache: seconds each)."""
+    return {m: compile_model(tiny, CompileConfig(m), example, calibration, name="tiny")
+            for m in ("fp32", *INT8)}  # fmt: skip
+
+
+def _logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.inference_mode():
+        return logits_of(model, batch).float()
+
+
+@pytest.mark.parametrize("method", ["fp32", *INT8])
+def test_variant_compiles_and_stays_close(tiny, example, built, method: str) -> None:
+    before = random_classifier(TINY).state_dict()  # the same seeded weights, built afresh
+    model = built[method]
+    reference = _logits(tiny, example)
+    out = _logits(model, example)
+    assert out.shape == reference.shape
+    tolerance = 1e-4 if method == "fp32" else 0.25  # int8 of a random model: loose, not free
+    assert (out - reference).abs().max().item() < tolerance * max(1.0, reference.abs().max())
+    assert model.compile_s > 0 and model.prepare_s >= 0
+    assert model.eval() is model and not model.training  # as compress.evaluate calls it
+    with pytest.raises(ValueError, match="compiled for inference"):
+        model.train()
+    for key, value in tiny.state_dict().items():
+        assert torch.equal(value, before[key]), f"{method} changed the input model's {key}"
+
+
+def test_pt2e_checkpoint_holds_int8_weights_only(tiny, built) -> None:
+    """convert_pt2e leaves the fp32 weights it no longer reads; they are not shipped."""
+    model = built["pt2e-static"]
+    state = model.inner.state_dict()
+    assert not any(k.endswith("query.weight") for k in state)
+    assert sum(v.dtype == torch.int8 for v in state.values()) == 2 * 6 + 2  # every Linear
+    assert serialized_size(model.inner) < 0.8 * serialized_size(tiny)
+
+
+def test_other_shape_is_refused_with_the_compiled_one(tiny, example) -> None:
+    model = compile_model(tiny, CompileConfig("fp32", backend="eager"), example)
+    other = synthetic_batch(TINY["vocab_size"], 3, SHAPE[1], seed=1)
+    with pytest.raises(ValueError, match=r"compiled for inputs of shape \(2, 16\), got \(3, 16\)"):
+        model(**other)
+
+
+def test_a_short_last_batch_is_padded_and_cut(tiny, example) -> None:
+    model = compile_model(tiny, CompileConfig("fp32", backend="eager"), example)
+    one = {k: v[1:] for k, v in example.items()}
+    torch.testing.assert_close(_logits(model, one), _logits(tiny, example)[1:])
+
+
+def test_scoring_and_timing_calls_do_not_recompile(built, example) -> None:
+    """Both call in inference mode, as the first (compiling) call did."""
+    import torch._dynamo as dynamo
+
+    model = built["torchao-int8-dynamic"]
+    with dynamo.config.patch(error_on_recompile=True):
+        _logits(model, example)
+        _logits(model, {k: v.flip(0) for k, v in example.items()})
+
+
+def test_inductor_settings_are_not_left_changed(tiny, example) -> None:
+    import torch._inductor.config as inductor_config
+
+    before = inductor_config.freezing
+    config = CompileConfig("fp32", backend="eager", freezing=not before)
+    model = compile_model(tiny, config, example)
+    _logits(model, example)
+    assert inductor_config.freezing == before
+
+
+def test_int4_without_a_cpu_kernel_names_model_and_method(tiny, example) -> None:
+    with pytest.raises(CompileError, match=r"^tiny: compiled-torchao-int4-weight-only failed"):
+        compile_model(tiny, CompileConfig("torchao-int4-weight-only"), example, name="tiny")
+
+
+def test_unexportable_model_is_one_line_naming_it(example) -> None:
+    class Branchy(nn.Module):
+        def forward(self, input_ids, **_: torch.Tensor) -> torch.Tensor:
+            if input_ids.sum() > 0:  # data-dependent control flow: torch.export refuses it
+                return input_ids.float()
+            return -input_ids.float()
+
+    with pytest.raises(CompileError, match=r"^branchy: compiled-pt2e-static failed \(") as err:
+        compile_model(Branchy(), CompileConfig("pt2e-static"), example, [example], name="branchy")
+    assert "\n" not in str(err.value)
+
+
+def test_missing_compiler_is_named_up_front(monkeypatch, tiny, example) -> None:
+    monkeypatch.setattr(cc.shutil, "which", lambda _: None)
+    monkeypatch.delenv("CXX", raising=False)
+    with pytest.raises(ToolchainMissing, match="install g\\+\\+"):
+        compile_model(tiny, CompileConfig("fp32"), example)
+
+
+def test_calibration_is_cut_to_the_compiled_shape(example, calibration) -> None:
+    batches = cc.rebatch(calibration, example, samples=7)
+    assert [tuple(b["input_ids"].shape) for b in batches] == [SHAPE] * 3  # 7 rows -> 3 of 2
+    longer = [synthetic_batch(TINY["vocab_size"], 4, 32, seed=9)]
+    with pytest.raises(ValueError, match="32 tokens per row; the compiled shape has 16"):
+        cc.rebatch(longer, example, samples=4)
+    with pytest.raises(ValueError, match="needs calibration inputs"):
+        cc.rebatch([], example, samples=4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "int3"}, "unknown compiled method"),
+        ({"mode": "fast"}, "unknown torch.compile mode"),
+        ({"threads": 0}, "threads and calibration_samples"),
+        ({"backend": ""}, "backend must be"),
+    ],
+)
+def test_bad_config_is_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CompileConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_config_names_what_changes_the_result() -> None:
+    data = CompileConfig("pt2e-static").to_dict()
+    assert {"method", "backend", "mode", "freezing", "threads", "calibration_samples"} <= set(data)
+    assert "calibration_samples" not in CompileConfig("fp32").to_dict()
+    assert CompileConfig.from_dict(data) == CompileConfig("pt2e-static")
