@@ -2,14 +2,15 @@
 (Inductor, freezing on) of fp32, of torchao's ``quantize_`` int8 configs and of pt2e int8
 (``X86InductorQuantizer``; static: calibrated on 64 MRPC train pairs), compress.compiled.
 
-One case per (model, method, batch), one thread, seq 128: the compiled variant is the
+One case per (model, variant, batch), one thread, seq 128: the compiled variant is the
 benchmark row; ``speedup`` is over **compiled fp32** (what a compiled deployment compares to;
 the compiled-fp32 row's own is over eager fp32) and ``speedup_vs_eager`` over eager fp32, both
 paired and interleaved; compile time (the first call) and preparation time are reported apart
 from steady-state latency; the checkpoint is the quantized module's state dict. MRPC rows at
 batch 1 also record F1 on MRPC test with the paired drop against eager fp32, and agreement / KL
 to eager fp32 over every held-out pair, scored by the compiled variant itself (one padded pair
-per call). Which rows run is the profile's (quick: MRPC at batch 1, three methods).
+per call). Variants: compress.compiled.VARIANTS (each method in Inductor's default mode, and
+pt2e static with max-autotune); which rows run is the profile's (quick: MRPC at batch 1, four).
 Run this file serially (never under xdist).
 """
 
@@ -22,7 +23,7 @@ import pytest
 import torch
 
 from compress.compiled import (
-    METHODS,
+    VARIANTS,
     CompileConfig,
     CompiledModel,
     CompileError,
@@ -51,22 +52,22 @@ UNGATED = frozenset({"fp32", "torchao-int8-weight-only"})
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """The profile's grid of models x methods x batches (quick: fewer; docs/compiled.md)."""
+    """The profile's grid of models x variants x batches (quick: fewer; docs/compiled.md)."""
     if metafunc.function.__name__ == "test_compiled":
         profile = profile_of(metafunc.config)
-        methods = profile.compiled_methods or METHODS
+        variants = profile.compiled_variants or tuple(VARIANTS)
         params = [
-            pytest.param(model, method, batch, id=f"{model}-{method}-bs{batch}")
+            pytest.param(model, variant, batch, id=f"{model}-{variant}-bs{batch}")
             for model in profile.compiled_models
-            for method in methods
+            for variant in variants
             for batch in profile.compiled_batches
         ]
-        metafunc.parametrize(("pair", "method", "batch"), params, indirect=["pair"])
+        metafunc.parametrize(("pair", "variant", "batch"), params, indirect=["pair"])
 
 
 @pytest.fixture(scope="module")
 def compiled_fp32() -> Iterator[dict[tuple[str, int], CompiledModel]]:
-    """Compiled fp32 per (model, batch), built once and shared by that model's methods."""
+    """Compiled fp32 per (model, batch), built once and shared by that model's variants."""
     yield {}
 
 
@@ -112,51 +113,52 @@ def test_compiled(
     min_speedup: float,
     compiled_fp32: dict[tuple[str, int], CompiledModel],
     pair: Pair,
-    method: str,
+    variant: str,
     batch: int,
 ) -> None:
     """One compiled variant vs compiled and eager fp32; quality on MRPC at batch 1."""
     model_id = request.node.callspec.params["pair"]
     inputs = _inputs(pair, batch, request)
     calibration = _calibration(model_id, request, pair.fp32.config.vocab_size)
-    config = CompileConfig(method)
+    config = VARIANTS[variant]
+    method = config.method
     key = (model_id, batch)
     if key not in compiled_fp32:
         compiled_fp32[key] = _compile(pair, CompileConfig("fp32"), inputs, ())
     reference = compiled_fp32[key]
-    variant = reference if method == "fp32" else _compile(pair, config, inputs, calibration)
+    compiled = reference if method == "fp32" else _compile(pair, config, inputs, calibration)
     case = new_case(
-        config={"id": config.id, **config.to_dict()},
+        config={"id": f"compiled-{variant}", **config.to_dict()},
         model={"about": pair.about},
         data={"input": _about_inputs(model_id), "batch": batch, "seq": SEQ},
     )
-    case.report("prepare_s", variant.prepare_s, "s")
-    case.report("compile_s", variant.compile_s, "s")
+    case.report("prepare_s", compiled.prepare_s, "s")
+    case.report("compile_s", compiled.compile_s, "s")
     scored = "mrpc" in model_id and batch == 1
     if scored:
         clf = request.getfixturevalue("mrpc_classifier")
-        result = clf.score(variant, config.id, one_shape=True)
+        result = clf.score(compiled, f"compiled-{variant}", one_shape=True)
         agreement = FP32_MIN_AGREEMENT if method == "fp32" else MIN_AGREEMENT
         clf.record_quality(case, result, f1_budget_pts=1.0, min_agreement=agreement)
     eager = forward_fn(pair.fp32, inputs)
     rounds = profile.rounds(max(6, ROUNDS // batch))
     if method != "fp32":
-        compiled = forward_fn(variant, inputs)
-        case.speedup(eager, compiled, floor=None, rounds=rounds, name="speedup_vs_eager")
+        timed = forward_fn(compiled, inputs)
+        case.speedup(eager, timed, floor=None, rounds=rounds, name="speedup_vs_eager")
     run_compression(
         case,
         benchmark,
         reference=eager if method == "fp32" else forward_fn(reference, inputs),
-        compressed=forward_fn(variant, inputs),
+        compressed=forward_fn(compiled, inputs),
         rounds=rounds,
         floor=_floor(method, min_speedup),
-        size_bytes=(serialized_size(pair.fp32), serialized_size(variant.inner)),
+        size_bytes=(serialized_size(pair.fp32), serialized_size(compiled.inner)),
         max_size_ratio=None if method == "fp32" else MAX_SIZE_RATIO,
     )
     speedup = case.metrics["speedup"].value
     if method != "fp32" and speedup < 1.0:
         warnings.warn(
-            f"{config.id} on {model_id} bs{batch}: {speedup:.2f}x compiled fp32, i.e. slower; "
-            "recorded, not gated as if it were fast",
+            f"compiled-{variant} on {model_id} bs{batch}: {speedup:.2f}x compiled fp32, i.e. "
+            "slower; recorded, not gated as if it were fast",
             stacklevel=1,
         )

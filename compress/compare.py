@@ -108,12 +108,26 @@ def _judged(full: str, name: str, key: str, pair, machine: Machines, o: Options)
     )
 
 
+# Figures that do not depend on which examples were scored: speed, sizes, counts, memory
+DATA_FREE_UNITS = frozenset({"x", "s", "bytes", "ratio", "count"})
+
+
+def _eval_data_note(old: CaseResult, new: CaseResult) -> str | None:
+    """Why the two runs' quality figures are not comparable (another split or size), or None.
+    A figure without per-example evidence would otherwise be judged as if scored alike."""
+    a, b = ((r.data.get("split"), r.data.get("examples")) for r in (old, new))
+    if a == b or None in (a[0], b[0]):
+        return None
+    return f"evaluation data differ ({a[0]}, {a[1]} examples vs {b[0]}, {b[1]})"
+
+
 def _case_rows(
     full: str, name: str, old: CaseResult, new: CaseResult, machine: Machines, options: Options
 ) -> list[Row]:
     tasks = (old.data.get("task"), new.data.get("task"))
     if tasks[0] != tasks[1]:
         return [Row(full, name, "(case)", None, None, f"{NOT_COMPARABLE}: task {tasks}")]
+    data_note = _eval_data_note(old, new)
     rows = []
     for key in [*old.metrics, *(k for k in new.metrics if k not in old.metrics)]:
         base, cand = old.metrics.get(key), new.metrics.get(key)
@@ -125,6 +139,9 @@ def _case_rows(
             if base is not None and base.direction == "report":
                 status = INFO  # a report-only figure (a training time: absent on a cache hit)
             rows.append(Row.of(full, name, key, base, cand, status))
+            continue
+        if data_note and unit not in DATA_FREE_UNITS:
+            rows.append(Row.of(full, name, key, base, cand, f"{NOT_COMPARABLE}: {data_note}"))
             continue
         rows.append(_judged(full, name, key, ((old, base), (new, cand)), machine, options))
     return rows

@@ -102,6 +102,14 @@ class CompileConfig:
         return config_from_dict(cls, dict(data), ("torch", "torchao"))
 
 
+# The variants the suite measures, by name: each method in Inductor's default mode, and pt2e
+# static with max-autotune (Inductor's C++ GEMM templates where they beat oneDNN; a longer
+# compile)
+VARIANTS = {method: CompileConfig(method) for method in METHODS} | {
+    "pt2e-static-max-autotune": CompileConfig("pt2e-static", mode="max-autotune"),
+}
+
+
 class CompiledModel(nn.Module):
     """A compiled variant for one input shape. ``inner`` is the (quantized) module that was
     compiled, what a checkpoint of this variant holds."""

@@ -47,9 +47,11 @@ def _quality(y: np.ndarray, ref: np.ndarray, comp: np.ndarray) -> tuple[dict, di
     return metrics, {"p0": {k: encode_labels(v) for k, v in arrays.items()}}
 
 
-def _doc(metrics: dict, predictions: dict | None = None, fp=VNNI, outcomes=None, when="1"):
+def _doc(
+    metrics: dict, predictions: dict | None = None, fp=VNNI, outcomes=None, when="1", data=None
+):
     case = CaseResult(
-        "q", metrics, {}, {"about": "t"}, {}, fp, "quick", predictions=predictions or {}
+        "q", metrics, {}, {"about": "t"}, data or {}, fp, "quick", predictions=predictions or {}
     )
     extra: dict = {"profile": "quick"}
     record(extra, case)
@@ -151,6 +153,26 @@ def test_other_evaluation_data_are_not_comparable(tmp_path: Path) -> None:
     status = _status(rows, "f1_compressed")
     assert status == "not comparable: evaluation data differ (408 vs 400 examples)"
     assert not any(r.regression for r in rows)
+
+
+def test_figures_scored_on_another_split_are_not_comparable(tmp_path: Path) -> None:
+    """A score without per-example evidence (a mean over seeds) moved from dev to test is
+    not a regression; the checkpoint size beside it is still judged."""
+
+    def doc(f1: float, split: str, n: int, when: str) -> dict:
+        metrics = {
+            "f1_mean": Metric(f1, "frac", "higher", 0.005),
+            "size_bytes": Metric(1000.0, "bytes", "lower", 0.01, relative=True),
+        }
+        return _doc(metrics, when=when, data={"split": split, "examples": n})
+
+    rows = _rows(tmp_path, doc(0.85, "MRPC dev", 408, "1"), doc(0.83, "MRPC test", 1725, "2"))
+    assert _status(rows, "f1_mean") == (
+        "not comparable: evaluation data differ (MRPC dev, 408 examples vs MRPC test, 1725)"
+    )
+    assert _status(rows, "size_bytes") == "ok"
+    again = _rows(tmp_path, doc(0.85, "MRPC test", 1725, "1"), doc(0.83, "MRPC test", 1725, "2"))
+    assert _status(again, "f1_mean") == "REGRESSION"  # the same split: judged, and worse
 
 
 def test_failed_skipped_and_missing_cases(tmp_path: Path) -> None:

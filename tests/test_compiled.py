@@ -4,6 +4,9 @@ the model and method when a step fails. Real compiles: a few seconds each."""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 import torch
 from torch import nn
@@ -15,6 +18,12 @@ from compress.measure import serialized_size
 from fixtures.bert import TINY, random_classifier, synthetic_batch
 
 SHAPE = (2, 16)
+# Inductor writes C++: without a compiler those tests skip, saying what to install (.ci/run
+# installs g++ where it can); the rest run everywhere
+needs_cxx = pytest.mark.skipif(
+    not any(map(shutil.which, (os.environ.get("CXX", "g++"), *cc.COMPILERS))),
+    reason="no C++ compiler on PATH: torch.compile's Inductor needs one (apt-get install g++)",
+)
 INT8 = ["torchao-int8-dynamic", "pt2e-static", "pt2e-dynamic"]
 
 
@@ -45,6 +54,7 @@ def _logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return logits_of(model, batch).float()
 
 
+@needs_cxx
 @pytest.mark.parametrize("method", ["fp32", *INT8])
 def test_variant_compiles_and_stays_close(tiny, example, built, method: str) -> None:
     before = random_classifier(TINY).state_dict()  # the same seeded weights, built afresh
@@ -62,6 +72,7 @@ def test_variant_compiles_and_stays_close(tiny, example, built, method: str) -> 
         assert torch.equal(value, before[key]), f"{method} changed the input model's {key}"
 
 
+@needs_cxx
 def test_pt2e_checkpoint_holds_int8_weights_only(tiny, built) -> None:
     """convert_pt2e leaves the fp32 weights it no longer reads; they are not shipped."""
     model = built["pt2e-static"]
@@ -84,6 +95,7 @@ def test_a_short_last_batch_is_padded_and_cut(tiny, example) -> None:
     torch.testing.assert_close(_logits(model, one), _logits(tiny, example)[1:])
 
 
+@needs_cxx
 def test_scoring_and_timing_calls_do_not_recompile(built, example) -> None:
     """Both call in inference mode, as the first (compiling) call did."""
     import torch._dynamo as dynamo
@@ -104,6 +116,7 @@ def test_inductor_settings_are_not_left_changed(tiny, example) -> None:
     assert inductor_config.freezing == before
 
 
+@needs_cxx
 def test_int4_without_a_cpu_kernel_names_model_and_method(tiny, example) -> None:
     with pytest.raises(CompileError, match=r"^tiny: compiled-torchao-int4-weight-only failed"):
         compile_model(tiny, CompileConfig("torchao-int4-weight-only"), example, name="tiny")
