@@ -31,8 +31,6 @@ from compress.compiled import (
     compile_model,
 )
 from compress.evaluate import forward_fn
-from compress.fingerprint import machine_fingerprint
-from compress.machine import has_int8_dot_product
 from compress.measure import serialized_size
 from compress.runner import run_compression
 from fixtures.bert import synthetic_batch
@@ -98,11 +96,10 @@ def _compile(pair: Pair, config: CompileConfig, inputs, calibration) -> Compiled
 
 
 def _floor(method: str, min_speedup: float) -> float | None:
-    """Int8 GEMM variants are gated at the int8 floor where the CPU has an int8 dot product;
-    elsewhere (and for fp32 / weight-only) the speedup is recorded, with a warning if < 1."""
-    if method in UNGATED or not has_int8_dot_product(machine_fingerprint()["isa"]):
-        return None
-    return min_speedup
+    """Int8-GEMM variants are gated at this CPU's int8 floor on every ISA class: with the AVX2
+    caps, MiniLM dims at batch 1 ran pt2e static at 1.62x and torchao int8 dynamic at 1.52x
+    compiled fp32 (docs/compiled.md). fp32 and weight-only are recorded (no int8 GEMM)."""
+    return None if method in UNGATED else min_speedup
 
 
 def test_compiled(
