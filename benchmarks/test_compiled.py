@@ -9,8 +9,8 @@ paired and interleaved; compile time (the first call) and preparation time are r
 from steady-state latency; the checkpoint is the quantized module's state dict. MRPC rows at
 batch 1 also record F1 on MRPC test with the paired drop against eager fp32, and agreement / KL
 to eager fp32 over every held-out pair, scored by the compiled variant itself (one padded pair
-per call). Variants: compress.compiled.VARIANTS (each method in Inductor's default mode, and
-pt2e static with max-autotune); which rows run is the profile's (quick: MRPC at batch 1, four).
+per call). Variants: compress.compiled.VARIANTS (each method in Inductor's default mode);
+which rows run is the profile's (quick: MRPC at batch 1, three).
 Run this file serially (never under xdist).
 """
 
