@@ -9,8 +9,8 @@ paired and interleaved; compile time (the first call) and preparation time are r
 from steady-state latency; the checkpoint is the quantized module's state dict. MRPC rows at
 batch 1 also record F1 on MRPC test with the paired drop against eager fp32, and agreement / KL
 to eager fp32 over every held-out pair, scored by the compiled variant itself (one padded pair
-per call). Variants: compress.compiled.VARIANTS (each method in Inductor's default mode);
-which rows run is the profile's (quick: MRPC at batch 1, three).
+per call). Every method of compress.compiled in Inductor's default mode; which rows run is the
+profile's (quick: MRPC at batch 1, three methods).
 Run this file serially (never under xdist).
 """
 
@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from compress.compiled import (
-    VARIANTS,
+    METHODS,
     CompileConfig,
     CompiledModel,
     CompileError,
@@ -53,14 +53,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The profile's grid of models x variants x batches (quick: fewer; docs/compiled.md)."""
     if metafunc.function.__name__ == "test_compiled":
         profile = profile_of(metafunc.config)
-        variants = profile.compiled_variants or tuple(VARIANTS)
+        methods = profile.compiled_methods or METHODS
         params = [
-            pytest.param(model, variant, batch, id=f"{model}-{variant}-bs{batch}")
+            pytest.param(model, method, batch, id=f"{model}-{method}-bs{batch}")
             for model in profile.compiled_models
-            for variant in variants
+            for method in methods
             for batch in profile.compiled_batches
         ]
-        metafunc.parametrize(("pair", "variant", "batch"), params, indirect=["pair"])
+        metafunc.parametrize(("pair", "method", "batch"), params, indirect=["pair"])
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +69,11 @@ def compiled_fp32() -> Iterator[dict[tuple[str, int], CompiledModel]]:
     yield {}
 
 
-def _inputs(pair: Pair, batch: int, request: pytest.FixtureRequest) -> dict[str, torch.Tensor]:
+def _inputs(
+    model_id: str, pair: Pair, batch: int, request: pytest.FixtureRequest
+) -> dict[str, torch.Tensor]:
     """The timed batch: MRPC dev pairs padded to SEQ tokens, else synthetic token ids."""
-    if "mrpc" in request.node.callspec.params["pair"]:
+    if "mrpc" in model_id:
         dev = request.getfixturevalue("mrpc_classifier").dev
         return {k: v for k, v in dev.batches(batch)[0].items() if k != "labels"}
     return synthetic_batch(pair.fp32.config.vocab_size, batch, SEQ)
@@ -110,22 +112,21 @@ def test_compiled(
     min_speedup: float,
     compiled_fp32: dict[tuple[str, int], CompiledModel],
     pair: Pair,
-    variant: str,
+    method: str,
     batch: int,
 ) -> None:
     """One compiled variant vs compiled and eager fp32; quality on MRPC at batch 1."""
     model_id = request.node.callspec.params["pair"]
-    inputs = _inputs(pair, batch, request)
+    inputs = _inputs(model_id, pair, batch, request)
     calibration = _calibration(model_id, request, pair.fp32.config.vocab_size)
-    config = VARIANTS[variant]
-    method = config.method
+    config = CompileConfig(method)
     key = (model_id, batch)
     if key not in compiled_fp32:
         compiled_fp32[key] = _compile(pair, CompileConfig("fp32"), inputs, ())
     reference = compiled_fp32[key]
     compiled = reference if method == "fp32" else _compile(pair, config, inputs, calibration)
     case = new_case(
-        config={"id": f"compiled-{variant}", **config.to_dict()},
+        config={"id": config.id, **config.to_dict()},
         model={"about": pair.about},
         data={"input": _about_inputs(model_id), "batch": batch, "seq": SEQ},
     )
@@ -134,7 +135,7 @@ def test_compiled(
     scored = "mrpc" in model_id and batch == 1
     if scored:
         clf = request.getfixturevalue("mrpc_classifier")
-        result = clf.score(compiled, f"compiled-{variant}", one_shape=True)
+        result = clf.score(compiled, config.id)
         agreement = FP32_MIN_AGREEMENT if method == "fp32" else MIN_AGREEMENT
         clf.record_quality(case, result, f1_budget_pts=1.0, min_agreement=agreement)
     eager = forward_fn(pair.fp32, inputs)
@@ -155,7 +156,7 @@ def test_compiled(
     speedup = case.metrics["speedup"].value
     if method != "fp32" and speedup < 1.0:
         warnings.warn(
-            f"compiled-{variant} on {model_id} bs{batch}: {speedup:.2f}x compiled fp32, i.e. "
+            f"{config.id} on {model_id} bs{batch}: {speedup:.2f}x compiled fp32, i.e. "
             "slower; recorded, not gated as if it were fast",
             stacklevel=1,
         )

@@ -13,9 +13,9 @@ from torch import nn
 
 from compress import compiled as cc
 from compress.compiled import CompileConfig, CompileError, ToolchainMissing, compile_model
-from compress.evaluate import logits_of
+from compress.evaluate import evaluate_classifier, logits_of
 from compress.measure import serialized_size
-from fixtures.bert import TINY, random_classifier, synthetic_batch
+from fixtures.bert import TINY, Encoded, random_classifier, synthetic_batch
 
 SHAPE = (2, 16)
 # Inductor writes C++: without a compiler those tests skip, saying what to install (.ci/run
@@ -104,6 +104,22 @@ def test_scoring_and_timing_calls_do_not_recompile(built, example) -> None:
     with dynamo.config.patch(error_on_recompile=True):
         _logits(model, example)
         _logits(model, {k: v.flip(0) for k, v in example.items()})
+
+
+def test_a_split_is_scored_in_the_compiled_shape(tiny, example) -> None:
+    """Encoded.scoring_for: padded batches of the compiled rows (the last one short), the
+    same predictions as the eager model on its trimmed, length-sorted batches."""
+    model = compile_model(tiny, CompileConfig("fp32", backend="eager"), example)
+    rows = synthetic_batch(TINY["vocab_size"], 5, SHAPE[1], seed=3)
+    mask = rows["attention_mask"].clone()
+    mask[:, 10:] = 0
+    split = Encoded(rows["input_ids"] * mask, rows["token_type_ids"], mask, torch.zeros(5).long())
+    batches = split.scoring_for(model)
+    assert [tuple(b["input_ids"].shape) for b in batches] == [SHAPE, SHAPE, (1, SHAPE[1])]
+    ours = evaluate_classifier(model, batches, progress=False)
+    eager = evaluate_classifier(tiny, split.scoring_for(tiny), progress=False)
+    assert ours.predictions == eager.predictions
+    torch.testing.assert_close(ours.logits, eager.logits, atol=1e-4, rtol=1e-4)
 
 
 def test_inductor_settings_are_not_left_changed(tiny, example) -> None:

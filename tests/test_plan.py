@@ -79,10 +79,10 @@ def test_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
         type(quick)(**{**quick.to_dict(), "lstm_epochs": 0})
     with pytest.raises(ValueError):
         type(quick)(**{**quick.to_dict(), "finetune_epochs": 0})
-    assert full.compiled_variants is None  # every compiled variant; quick: fewer
+    assert full.compiled_methods is None  # every compiled method; quick: fewer
     assert set(quick.compiled_batches) < set(full.compiled_batches)
-    with pytest.raises(ValueError, match=r"unknown compiled variant\(s\) \['int3'\]"):
-        type(quick)(**{**quick.to_dict(), "compiled_variants": ("fp32", "int3")})
+    with pytest.raises(ValueError, match=r"unknown compiled method\(s\) \['int3'\]"):
+        type(quick)(**{**quick.to_dict(), "compiled_methods": ("fp32", "int3")})
 
 
 def test_profile_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
