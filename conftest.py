@@ -15,6 +15,7 @@ import pytest
 from compress.case import Case
 from compress.fingerprint import machine_fingerprint
 from compress.machine import machine_int8_limit, speedup_floor
+from compress.suite import load_suite
 from fixtures.cache import recipe_hash
 from fixtures.chinese_news import load_sogou
 from fixtures.errors import InputError
@@ -35,6 +36,7 @@ T = TypeVar("T")
 # minimum keeps "int8 must still help" where the kernels gain little.
 FLOOR_FRACTION = 0.35
 FLOOR_MINIMUM = 1.05
+DECLARED = "test_declared.py"  # the cases a suite file (--suite) generates
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +66,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="model to fine-tune: 'minilm-l6' (offline default), 'auto' "
         "(bert-base-uncased if the hub is reachable, else minilm-l6), a local "
         "save_pretrained directory, or a hub name such as bert-base-uncased",
+    )
+    group.addoption(
+        "--suite",
+        default=None,
+        help="a suite file (TOML, or a pyproject.toml with [tool.compress-bench]) declaring "
+        "your own models and labelled files: run their cases only (docs/suite.md)",
     )
     group.addoption(
         "--f1-budget",
@@ -111,6 +119,10 @@ def pytest_configure(config: pytest.Config) -> None:
         spec = settings.model
         if spec not in ("auto", *WHEEL_MODELS) and Path(spec).expanduser().exists():
             resolve_model(spec)
+        if settings.suite:
+            from fixtures.declared import check_suite  # after the plugins (assert rewriting)
+
+            check_suite(load_suite(settings.suite))
     except InputError as err:
         raise pytest.UsageError(f"bad input: {err}") from None
 
@@ -128,6 +140,17 @@ def min_speedup(config: pytest.Config) -> float:
         return fixed
     limit = machine_int8_limit().speedup
     return speedup_floor(limit, fraction=FLOOR_FRACTION, minimum=FLOOR_MINIMUM)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --suite, the benchmarks are the declared models' cases only (test_declared)."""
+    if not settings_of(config).suite:
+        return
+    other = [i for i in items if "benchmarks" in i.path.parts and i.path.name != DECLARED]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        drop = set(other)
+        items[:] = [i for i in items if i not in drop]
 
 
 def _runs_benchmarks(session: pytest.Session) -> bool:

@@ -137,7 +137,7 @@ def test_compiled(
         clf = request.getfixturevalue("mrpc_classifier")
         result = clf.score(compiled, config.id)
         agreement = FP32_MIN_AGREEMENT if method == "fp32" else MIN_AGREEMENT
-        clf.record_quality(case, result, f1_budget_pts=1.0, min_agreement=agreement)
+        clf.record_quality(case, result, budget_pts=1.0, min_agreement=agreement)
     eager = forward_fn(pair.fp32, inputs)
     rounds = profile.rounds(max(6, ROUNDS // batch))
     if method != "fp32":

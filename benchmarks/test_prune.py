@@ -260,7 +260,7 @@ class ClassifierQuality:
 
     def record(self, run: Case, model: nn.Module) -> None:
         result = self.clf.score(model, run.id)
-        self.clf.record_quality(run, result, f1_budget_pts=None)  # recorded, compared, not gated
+        self.clf.record_quality(run, result, budget_pts=None)  # recorded, compared, not gated
 
 
 @pytest.fixture(scope="module")

@@ -175,7 +175,7 @@ def _score(run: Case, model: nn.Module, clf, budget_pts: float | None) -> EvalRe
     verdict split, gated at ``budget_pts`` unless None; fidelity over the held-out pool) and
     both scoring passes' seconds."""
     result = clf.score(model, f"{clf.task} {run.id}")
-    clf.record_quality(run, result, f1_budget_pts=budget_pts)
+    clf.record_quality(run, result, budget_pts=budget_pts)
     run.report("eval_reference_s", clf.fp32_pool.seconds, "s")
     run.report("eval_compressed_s", result.seconds, "s")
     return result

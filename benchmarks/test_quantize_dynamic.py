@@ -139,7 +139,7 @@ def test_mrpc_quality(benchmark, settings, new_case, mrpc_classifier) -> None:
         data=clf.data(timed="MRPC dev, batch 8, padded to 128 tokens, one thread"),
     )
     int8 = clf.score(clf.int8, "MRPC int8")
-    clf.record_quality(run, int8, f1_budget_pts=settings.f1_budget, min_agreement=MIN_AGREEMENT)
+    clf.record_quality(run, int8, budget_pts=settings.f1_budget, min_agreement=MIN_AGREEMENT)
     run.sizes(serialized_size(clf.fp32), serialized_size(clf.int8), max_ratio=MAX_SIZE_RATIO)
     run.report("eval_compressed_s", int8_dev.seconds, "s")
     run.report("eval_reference_s", fp32_dev.seconds, "s")

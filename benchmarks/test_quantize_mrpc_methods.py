@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,16 +24,8 @@ from compress.evaluate import forward_fn
 from compress.fingerprint import machine_fingerprint
 from compress.machine import has_int8_dot_product
 from compress.measure import serialized_size
-from compress.onnx_runtime import (
-    OrtClassifier,
-    OrtConfig,
-    export_onnx,
-    onnx_file_size,
-    ort_quantize,
-)
-from compress.quantize_static import StaticQuantConfig, quantize_static
-from compress.quantize_torchao import TorchaoConfig, quantize_torchao
 from compress.runner import run_compression
+from fixtures.int8_methods import Built, build_int8
 from fixtures.profiles import Profile
 from fixtures.qat_bert import BertQATRecipe, qat_classifier
 
@@ -43,10 +34,6 @@ pytestmark = pytest.mark.timed
 BATCH = 8  # pairs per forward, as in test_quantize_dynamic.test_mrpc_quality
 ROUNDS = 10  # paired timing rounds in the full profile (scaled by the profile)
 MAX_SIZE_RATIO = 0.8  # serialized bytes vs torch fp32, for every method but the ORT fp32 peer
-# Static int8 of every Linear, activations calibrated on 8 train batches. The percentile
-# observer clips BERT's activation outliers; min-max and histogram ranges let a few outliers
-# set the scale on x86's 7-bit activation grid and F1 collapsed (docs/findings.md).
-STATIC = StaticQuantConfig(observer="percentile", modules="linear", calibration_batches=8)
 
 
 @dataclass(frozen=True)
@@ -90,14 +77,6 @@ METHODS = [
 NEEDS_INT8_DOT = frozenset({"torchao-int8-dynamic-eager"})
 
 
-@dataclass(frozen=True)
-class Built:
-    model: Callable[..., object]
-    size_bytes: int
-    config: dict[str, object]
-    build_s: float
-
-
 @pytest.fixture(scope="module")
 def dev_batch(mrpc_classifier) -> dict[str, torch.Tensor]:
     """The batch every speedup is timed on: the first 8 dev pairs, padded to 128 tokens."""
@@ -105,38 +84,28 @@ def dev_batch(mrpc_classifier) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def onnx_fp32(mrpc_classifier, dev_batch, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ort") / "mrpc-fp32.onnx"
-    return export_onnx(mrpc_classifier.fp32, dev_batch, path)
+def ort_dir(tmp_path_factory) -> Path:
+    """Where the ONNX models of this module go (the fp32 export once, then each method's)."""
+    return tmp_path_factory.mktemp("ort")
 
 
 def _build(method: Method, request: pytest.FixtureRequest) -> Built:
     clf = request.getfixturevalue("mrpc_classifier")
+    if method.id == "torch-dynamic":  # the session's int8 model, shared with other modules
+        config = {"method": "dynamic", **clf.quant_config.to_dict()}
+        return Built(clf.int8, serialized_size(clf.int8), config, 0.0)
+    if method.id != "torch-qat":
+        calibration = request.getfixturevalue("mrpc_calibration")
+        workdir = request.getfixturevalue("ort_dir")
+        example = request.getfixturevalue("dev_batch")
+        return build_int8(method.id, clf.fp32, example=example, calibration=calibration,
+                          workdir=workdir)  # fmt: skip
     start = time.perf_counter()
-    if method.id == "torch-dynamic":
-        model, config = clf.int8, {"method": "dynamic", **clf.quant_config.to_dict()}
-    elif method.id == "torch-static-percentile":
-        model = quantize_static(
-            clf.fp32, STATIC, calibration=request.getfixturevalue("mrpc_calibration")
-        )
-        config = STATIC.to_dict()
-    elif method.id == "torch-qat":
-        capture = request.config.pluginmanager.getplugin("capturemanager")
-        qat = BertQATRecipe(max_batches=request.getfixturevalue("profile").qat_batches)
-        with capture.global_and_fixture_disabled():  # show QAT's progress bar (minutes, once)
-            model = qat_classifier(clf.source, request.getfixturevalue("mrpc_train"), qat)
-        config = {**qat.qat.to_dict(), "batch_size": qat.batch_size, "steps": qat.max_batches}
-    elif method.backend == "onnxruntime":
-        mode = method.id.removeprefix("ort-").removesuffix("-per-channel")
-        ort = OrtConfig(mode=mode, per_channel=method.id.endswith("per-channel"))
-        fp32_path = request.getfixturevalue("onnx_fp32")
-        calibration = request.getfixturevalue("mrpc_calibration") if mode == "static" else None
-        path = ort_quantize(fp32_path, fp32_path.with_name(f"{method.id}.onnx"), ort, calibration)
-        model, config = OrtClassifier(path, ort), {"backend": "onnxruntime", **ort.to_dict()}
-        return Built(model, onnx_file_size(path), config, time.perf_counter() - start)
-    else:
-        tao = TorchaoConfig(method.id.removeprefix("torchao-").removesuffix("-eager"))
-        model, config = quantize_torchao(clf.fp32, tao), {**tao.to_dict(), "compiled": False}
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    qat = BertQATRecipe(max_batches=request.getfixturevalue("profile").qat_batches)
+    with capture.global_and_fixture_disabled():  # show QAT's progress bar (minutes, once)
+        model = qat_classifier(clf.source, request.getfixturevalue("mrpc_train"), qat)
+    config = {**qat.qat.to_dict(), "batch_size": qat.batch_size, "steps": qat.max_batches}
     return Built(model, serialized_size(model), config, time.perf_counter() - start)
 
 
@@ -182,7 +151,7 @@ def test_mrpc_method(
         model={"about": clf.model_about},
         data=clf.data(max_length=int(dev_batch["input_ids"].shape[1]), batch=BATCH),
     )
-    budgets = {"f1_budget_pts": method.max_f1_drop_pts, "min_agreement": method.min_agreement}
+    budgets = {"budget_pts": method.max_f1_drop_pts, "min_agreement": method.min_agreement}
     clf.record_quality(case, result, **budgets)
     case.report("build_s", built.build_s, "s")
     floor = _speed_floor(method, min_speedup)

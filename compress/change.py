@@ -23,12 +23,21 @@ from typing import Any
 import numpy as np
 
 from compress.results import CaseResult, Metric, decode_labels
-from compress.stats import Interval, accuracy, bootstrap_ci, f1_binary, f1_weighted, scorer
+from compress.stats import (
+    Interval,
+    accuracy,
+    bootstrap_ci,
+    f1_binary,
+    f1_macro,
+    f1_weighted,
+    scorer,
+)
 
 SCORES: dict[str, Callable[..., Any]] = {
     "f1_binary": f1_binary,
     "accuracy": accuracy,
     "f1_weighted": f1_weighted,
+    "f1_macro": f1_macro,
 }
 RESAMPLES = 2000
 SEED = 0

@@ -11,5 +11,6 @@ class InputError(ValueError):
     def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
         self.path = Path(path)
         self.line = line
+        self.detail = message
         where = f"{self.path}:{line}" if line is not None else str(self.path)
         super().__init__(f"{where}: {message}")

@@ -64,11 +64,13 @@ class OrtConfig:
         return config_from_dict(cls, data, ())
 
 
-def _example_inputs(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    missing = [n for n in INPUT_NAMES if n not in batch]
+def _input_names(batch: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
+    """The batch's model inputs in forward order (token_type_ids only where the tokenizer
+    gives them: DistilBERT and RoBERTa take none, and a third positional is no type id)."""
+    missing = [n for n in INPUT_NAMES[:2] if n not in batch]
     if missing:
         raise ValueError(f"batch lacks input(s) {missing}; has {sorted(batch)}")
-    return tuple(batch[n] for n in INPUT_NAMES)
+    return tuple(n for n in INPUT_NAMES if n in batch)
 
 
 def export_onnx(
@@ -85,15 +87,16 @@ def export_onnx(
             warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=FutureWarning)
+            names = _input_names(example_batch)
             torch.onnx.export(
                 model,
-                _example_inputs(example_batch),
+                tuple(example_batch[n] for n in names),
                 str(path),
-                input_names=list(INPUT_NAMES),
+                input_names=list(names),
                 output_names=["logits"],
                 dynamo=False,
                 opset_version=opset,
-                dynamic_axes={n: {0: "batch", 1: "seq"} for n in INPUT_NAMES},
+                dynamic_axes={n: {0: "batch", 1: "seq"} for n in names},
             )
     finally:
         model.train(was_training)

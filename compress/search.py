@@ -1,6 +1,7 @@
 """Accuracy-budget search: the fastest compressed model within a quality budget, and the front.
 
-    python -m compress.search [--space fixtures.search_space:mrpc] [--trials 30]
+    python -m compress.search [--space fixtures.search_space:mrpc | --suite F [--model NAME]]
+        [--trials 30]
         [--storage sqlite:///results/search.sqlite] [--study mrpc] [--budget 0.5 1 2]
         [--out results/search] [--report-only]
 
@@ -30,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from compress.errors import InputError
 from compress.search_report import SearchReport, write_report
 from compress.search_space import (
     DIRECTIONS,
@@ -45,8 +47,10 @@ from compress.search_space import (
     pareto_front,
     suggest,
 )
+from compress.suite import load_suite
 
 METRIC_NAMES = ["drop_pts", "speedup", "size_bytes"]
+DECLARED_SPACE = "fixtures.declared_search:declared"  # --suite: a declared model's space
 OPEN_ATTEMPTS = 3  # a storage that two workers create at once may refuse the first open
 ATTEMPTS = 4  # at most this many trials per configuration asked to be measured
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who measured a trial (shared studies)
@@ -216,15 +220,25 @@ def answer(space: Space, config: SearchConfig, study: Any) -> SearchReport:
     )
 
 
-def load_space(spec: str) -> Space:
-    """``module:function`` returning a Space (default: the MRPC classifier's space)."""
+def load_space(spec: str, *args: Any) -> Space:
+    """``module:function`` returning a Space (default: the MRPC classifier's space), called
+    with ``args``."""
     module, _, function = spec.partition(":")
     if not module or not function:
         raise SearchError(f"--space must be module:function, got {spec!r}")
-    space = getattr(importlib.import_module(module), function)()
+    space = getattr(importlib.import_module(module), function)(*args)
     if not isinstance(space, Space):
         raise SearchError(f"{spec} returned {type(space).__name__}, expected a Space")
     return space
+
+
+def _only_model(path: Path) -> str:
+    """The suite's one model; with several, --model must say which."""
+    models = load_suite(path, strict=False).models
+    if len(models) > 1:
+        names = ", ".join(m.name for m in models)
+        raise SearchError(f"{path} declares several models ({names}): name one with --model")
+    return models[0].name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -232,9 +246,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m compress.search", description=__doc__.split("\n")[0]
     )
     p.add_argument("--space", default="fixtures.search_space:mrpc", help="module:function")
+    p.add_argument("--suite", type=Path, help="a suite file (docs/suite.md): search its model")
+    p.add_argument("--model", help="with --suite: the declared model (default: the only one)")
     p.add_argument("--trials", type=int, default=SearchConfig.trials, help="new configurations")
     p.add_argument("--storage", default=SearchConfig.storage, help="database URL (Optuna)")
-    p.add_argument("--study", default=SearchConfig.study)
+    p.add_argument("--study", help=f"default {SearchConfig.study!r}; --suite: declared-MODEL")
     p.add_argument("--budget", type=float, nargs="+", default=list(SearchConfig.budgets_pts))
     p.add_argument("--rounds", type=int, default=SearchConfig.rounds)
     p.add_argument("--seed", type=int, default=SearchConfig.seed)
@@ -247,17 +263,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     start = time.perf_counter()
     try:
+        if args.suite is not None:
+            args.model = args.model or _only_model(args.suite)
+        study = args.study or (f"declared-{args.model}" if args.suite else SearchConfig.study)
         config = SearchConfig(
             trials=0 if args.report_only else args.trials, seed=args.seed,
             budgets_pts=tuple(args.budget), rounds=args.rounds, storage=args.storage,
-            study=args.study,
+            study=study,
         )  # fmt: skip
-        space = load_space(args.space)
+        if args.suite is not None:
+            space = load_space(DECLARED_SPACE, args.suite, args.model)
+        else:
+            space = load_space(args.space)
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is noise
         report = answer(space, config, run_search(space, config))
-    except SearchError as err:
+    except (SearchError, InputError) as err:
         print(f"compress.search: {err}", file=sys.stderr)
         return 2
     report.wall_s = time.perf_counter() - start

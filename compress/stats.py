@@ -195,6 +195,11 @@ def f1_weighted(y: np.ndarray, p: np.ndarray) -> float:
     return float(f1_score(y, p, average="weighted", zero_division=0.0))
 
 
+def f1_macro(y: np.ndarray, p: np.ndarray) -> float:
+    """Unweighted mean of the per-class F1 over the classes in ``y`` or ``p``."""
+    return float(f1_score(y, p, average="macro", zero_division=0.0))
+
+
 def accuracy(y: np.ndarray, p: np.ndarray, axis: int = -1) -> Any:
     """Fraction of predictions equal to the label (vectorized along ``axis``)."""
     acc = np.mean(np.asarray(y) == np.asarray(p), axis=axis)

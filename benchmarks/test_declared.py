@@ -1,0 +1,188 @@
+"""Your model, your data: cases generated from a suite file (compress.suite, docs/suite.md).
+
+``pytest benchmarks --suite FILE`` runs one case per declared (model, method, batch size) and
+nothing else; without ``--suite`` this module runs ``benchmarks/suites/mrpc.toml``: the MRPC
+classifier the suite fine-tunes, exported to a directory as a user's model would be, beside
+the built-in MRPC cases of the same run.
+
+Each case: the method's model (fixtures.int8_methods) timed on the first ``batch`` rows of the
+evaluation file, padded to the model's max length, as the benchmark row; the paired,
+interleaved speedup over eager fp32 with its CI (one thread; compiled variants too: the
+reference is the model as the user runs it now) gated at the model's ``min_speedup`` or the
+CPU's int8 floor; p50/p90/p99 latency of both; the serialized size. At the smallest batch
+size it also scores the model on the whole evaluation file (the declared metric's drop with
+its paired CI, accuracy's drop, agreement and KL to fp32; gated at the budgets) and, for
+eager torch models, the peak memory of a fresh process serving it (recorded).
+Run this file serially (never under xdist).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+from compress.compiled import CompileError, ToolchainMissing
+from compress.evaluate import forward_fn
+from compress.measure import percentiles, serialized_size
+from compress.memory import peak_memory
+from compress.runner import timed_speedup
+from compress.suite import DeclaredModel, Suite, load_suite
+from fixtures.classifiers import TaskClassifier
+from fixtures.declared import (
+    calibration_batches,
+    check_suite,
+    declared_classifier,
+    export_classifier,
+)
+from fixtures.int8_methods import COMPILED, Built, build_int8
+from fixtures.profiles import Profile
+from fixtures.settings import settings_of
+
+pytestmark = pytest.mark.timed
+
+BUILTIN = Path(__file__).parent / "suites" / "mrpc.toml"
+MRPC_MODEL = "COMPRESS_BENCH_MRPC_MODEL"  # the built-in suite's model directory
+ROUNDS = 30  # paired rounds at batch 1 in the full profile (scaled by the batch and profile)
+MAX_SIZE_RATIO = 0.8  # int8 checkpoints vs fp32
+MEMORY_FORWARDS = 5
+TAILS = (90, 99)  # latency percentiles per arm (the median is speedup_{baseline,candidate}_s)
+
+
+def _suite_file(config: pytest.Config) -> Path:
+    return Path(settings_of(config).suite or BUILTIN)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One case per declared (model, method, batch size); paths are resolved at run time."""
+    if metafunc.function.__name__ == "test_declared":
+        suite = load_suite(_suite_file(metafunc.config), strict=False)
+        params = [
+            pytest.param(m.name, method, b, id=f"{m.name}-{method}-bs{b}")
+            for m in suite.models
+            for method in m.methods
+            for b in m.batch_sizes
+        ]
+        metafunc.parametrize(("model_name", "method", "batch"), params)
+
+
+@pytest.fixture(scope="session")
+def declared_suite(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Suite]:
+    """--suite's file; without it, the built-in MRPC file with the fine-tuned MRPC
+    classifier exported to a directory (skips where MRPC cannot be loaded)."""
+    settings = settings_of(request.config)
+    if settings.suite:
+        yield load_suite(settings.suite)  # checked before the run (conftest)
+        return
+    if not settings.glue_dir:
+        pytest.skip("the built-in suite file reads MRPC from GLUE_DIR (or --glue-dir)")
+    clf: TaskClassifier = request.getfixturevalue("mrpc_classifier")
+    out = tmp_path_factory.mktemp("declared") / "mrpc-minilm"
+    export_classifier(clf.fp32, clf.tokenizer, out)
+    suite = load_suite(BUILTIN, {MRPC_MODEL: str(out), "GLUE_DIR": settings.glue_dir})
+    check_suite(suite)
+    yield suite
+
+
+@dataclass
+class Declared:
+    """One declared model, loaded once; its methods built once (compiled: per batch size)."""
+
+    spec: DeclaredModel
+    clf: TaskClassifier
+    calibration: list[dict[str, torch.Tensor]]
+    workdir: Path
+    built: dict[tuple[str, int], Built] = field(default_factory=dict)
+    fp32_peak: int | None = None
+
+    def inputs(self, batch: int) -> dict[str, torch.Tensor]:
+        """The timed batch: the first ``batch`` evaluation rows, padded to the max length."""
+        return {k: v for k, v in self.clf.eval.batches(batch)[0].items() if k != "labels"}
+
+    def build(self, method: str, batch: int) -> Built:
+        key = (method, batch if method.startswith(COMPILED) else 0)
+        if key not in self.built:
+            self.built[key] = build_int8(
+                method,
+                self.clf.fp32,
+                example=self.inputs(batch),
+                calibration=self.calibration,
+                workdir=self.workdir,
+                name=self.spec.name,
+            )
+        return self.built[key]
+
+
+@pytest.fixture(scope="module")
+def declared(declared_suite: Suite, tmp_path_factory) -> Iterator[dict[str, Declared]]:
+    """Each declared model by name, loaded on first use."""
+
+    class Models(dict):
+        def __missing__(self, name: str) -> Declared:
+            spec = declared_suite.model(name)
+            clf = declared_classifier(declared_suite, spec)
+            calibration = calibration_batches(declared_suite, spec, clf)
+            self[name] = Declared(spec, clf, calibration, tmp_path_factory.mktemp(name))
+            return self[name]
+
+    yield Models()
+
+
+def _score(case, model: Declared, built: Built, method: str) -> None:
+    """Quality on the whole evaluation file, and a fresh process's peak memory (eager torch)."""
+    budgets = model.spec.budgets
+    result = model.clf.score(built.model, method)
+    model.clf.record_quality(case, result, budget_pts=budgets.quality_drop_pts,
+                             min_agreement=budgets.min_agreement)  # fmt: skip
+    if not isinstance(built.model, torch.nn.Module) or method.startswith(COMPILED):
+        return  # ONNX Runtime sessions and compiled graphs are not saved as torch modules
+    inputs = model.inputs(1)
+    if model.fp32_peak is None:
+        fp32 = peak_memory(model.clf.fp32, inputs, forwards=MEMORY_FORWARDS, case="fp32")
+        model.fp32_peak = fp32.peak_bytes
+    peak = peak_memory(built.model, inputs, forwards=MEMORY_FORWARDS, case=method).peak_bytes
+    case.report("process_peak_reference_bytes", model.fp32_peak, "bytes")
+    case.report("process_peak_bytes", peak, "bytes")
+    case.report("process_peak_ratio", peak / model.fp32_peak, "ratio")
+
+
+def test_declared(
+    benchmark,
+    new_case,
+    profile: Profile,
+    min_speedup: float,
+    declared: dict[str, Declared],
+    model_name: str,
+    method: str,
+    batch: int,
+) -> None:
+    """One method on one declared model at one batch size, against eager fp32."""
+    model = declared[model_name]
+    try:
+        built = model.build(method, batch)
+    except (CompileError, ToolchainMissing) as err:
+        pytest.skip(str(err))
+    inputs = model.inputs(batch)
+    case = new_case(
+        config={"id": method, "declared": model.spec.name, **built.config},
+        model={"about": model.clf.model_about, "name": model.spec.name},
+        data=model.clf.data(max_length=int(inputs["input_ids"].shape[1]), batch=batch),
+    )
+    first = batch == model.spec.batch_sizes[0]
+    if first or method.startswith(COMPILED):  # built for this case (compiled: per batch)
+        case.report("build_s", built.build_s, "s")
+    if first:
+        _score(case, model, built, method)
+    timed = {"reference": forward_fn(model.clf.fp32, inputs),
+             "compressed": forward_fn(built.model, inputs),
+             "rounds": profile.rounds(max(6, ROUNDS // batch))}  # fmt: skip
+    floor = model.spec.budgets.min_speedup or min_speedup
+    speed = timed_speedup(case, benchmark, **timed, floor=floor)
+    for arm, seconds in (("reference", speed.baseline_s), ("compressed", speed.candidate_s)):
+        for p, value in percentiles(seconds, TAILS).items():
+            case.report(f"{p}_{arm}_s", value, "s")
+    case.sizes(serialized_size(model.clf.fp32), built.size_bytes, max_ratio=MAX_SIZE_RATIO)
+    case.finish(benchmark.extra_info)
