@@ -281,19 +281,27 @@ def run(
     """(exit status, printed text) of one comparison; raises ProfileMismatch. ``retest``,
     given benchmark ids, re-runs them and returns their result file (or None): speed
     regressions then stand only when confirmed (``confirm``)."""
+    return run_rows(baseline, candidate, options, retest)[:2]
+
+
+def run_rows(
+    baseline: ResultFile, candidate: ResultFile, options: Options, retest=None
+) -> tuple[int, str, list[Row]]:
+    """``run``, with the judged rows (what the HTML page draws; [] for a run compared with
+    itself)."""
     if same_run(baseline, candidate):
         text = (
             f"compare: the candidate {candidate.path} is the baseline {baseline.path} itself: "
             "the run saved no new result"
         )
-        return 1, text
+        return 1, text, []
     rows = compare(baseline, candidate, options)
     if retest is not None and any(r.regression and r.unit == "x" for r in rows):
         rows = confirm(rows, baseline, retest(retest_ids(rows)), options)
     shown = [r for r in rows if options.show_info or r.status != INFO]
     table = render(shown) if shown else "no benchmarks to compare"
     text = f"{table}\n\n{summary(rows, baseline, candidate, options)}"
-    return (1 if any(r.regression for r in rows) else 0), text
+    return (1 if any(r.regression for r in rows) else 0), text, rows
 
 
 if __name__ == "__main__":

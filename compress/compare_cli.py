@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from compress import compare as _compare
-from compress.compare import EXIT_STATUS, run
+from compress.compare import EXIT_STATUS, run_rows, summary
 from compress.compare_rules import Options, ProfileMismatch, profile_label
 from compress.errors import InputError
 from compress.resultfile import committed_baseline, load
@@ -44,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         help="with a folder: only a baseline of the candidate's ISA class will do (exit 2 if none)",
     )
     p.add_argument("--show-info", action="store_true", help="also list ungated metrics")
+    p.add_argument(
+        "--html",
+        metavar="PAGE",
+        help="also write the comparison as a page: summary, regressions first, verdicts in colour",
+    )
     return p
 
 
@@ -71,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         candidate = load(args.candidate)
         baseline = load(committed_baseline(args.baseline, candidate, same_isa=args.same_isa))
-        code, text = run(baseline, candidate, options)
+        code, text, rows = run_rows(baseline, candidate, options)
     except InputError as exc:
         print(f"compare: error: {exc}", file=sys.stderr)
         return 2
@@ -79,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_profile_message(exc, args.baseline, args.candidate), file=sys.stderr)
         return 2
     print(f"baseline {baseline.path}, candidate {candidate.path}\n{text}")
+    if args.html:
+        from compress.compare_html import compare_page
+
+        notes = summary(rows, baseline, candidate, options) if rows else text
+        page = compare_page(rows, baseline, candidate, options, notes)
+        Path(args.html).write_text(page, encoding="utf-8")
     return code
 
 

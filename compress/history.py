@@ -125,6 +125,7 @@ class Point:
     datetime: str
     commit: str | None
     value: float
+    path: str | None = None  # the result file, as ingested (the history page links it)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class Series:
 def series(conn: sqlite3.Connection, metric: str | None = None) -> list[Series]:
     """Every series in the database (optionally of one metric), points in run-time order."""
     query = """SELECT m.benchmark, m.metric, r.profile, r.isa_class, m.unit, m.direction,
-        m.tolerance, m.relative, r.datetime, r.commit_id, m.value
+        m.tolerance, m.relative, r.datetime, r.commit_id, m.value, r.path
         FROM metrics m JOIN runs r USING (sha256) {where}
         ORDER BY m.benchmark, m.metric, r.profile, r.isa_class, r.datetime"""
     where, args = ("WHERE m.metric = ?", (metric,)) if metric else ("", ())
@@ -155,7 +156,7 @@ def series(conn: sqlite3.Connection, metric: str | None = None) -> list[Series]:
     out = []
     for key, rows in grouped.items():
         unit, direction, tol, rel = rows[-1][4:8]  # the latest run's declaration
-        points = tuple(Point(r[8], r[9], r[10]) for r in rows)
+        points = tuple(Point(*r[8:12]) for r in rows)
         out.append(Series(*key, unit, direction, tol, bool(rel), points))
     return out
 
@@ -181,15 +182,24 @@ class Change:
     before: float
     after: float
 
+    def _moved(self) -> int:
+        """1: worse by more than half the metric's tolerance; -1: better by as much; else 0."""
+        s = self.series
+        if s.direction not in ("higher", "lower") or s.tolerance is None:
+            return 0
+        margin = HISTORY_TOLERANCE * (s.tolerance * abs(self.before) if s.relative else s.tolerance)
+        worse = self.before - self.after if s.direction == "higher" else self.after - self.before
+        return 1 if worse > margin else -1 if -worse > margin else 0
+
     @property
     def regression(self) -> bool:
         """Moved in the worse direction by more than half the metric's tolerance."""
-        s = self.series
-        if s.direction not in ("higher", "lower") or s.tolerance is None:
-            return False
-        margin = HISTORY_TOLERANCE * (s.tolerance * abs(self.before) if s.relative else s.tolerance)
-        worse = self.before - self.after if s.direction == "higher" else self.after - self.before
-        return worse > margin
+        return self._moved() == 1
+
+    @property
+    def improvement(self) -> bool:
+        """Moved in the better direction by more than half the metric's tolerance."""
+        return self._moved() == -1
 
 
 def changes(all_series: Iterable[Series]) -> list[Change]:
@@ -267,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.html:
         from compress.history_plot import history_html
 
-        Path(args.html).write_text(history_html(all_series, found), encoding="utf-8")
+        out = Path(args.html)
+        out.write_text(history_html(all_series, found, page_dir=out.parent), encoding="utf-8")
     return 1 if any(c.regression for c in found) else 0
 
 

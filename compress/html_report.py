@@ -1,93 +1,36 @@
 """A self-contained HTML page of one or more runs: ``python -m compress.report R.json --html P``.
 
-The page embeds its figures (PNG, base64) and holds: a Pareto plot per run (quality drop with
-its CI against speedup with its CI, marker area proportional to the compressed checkpoint, one
-marker per case that records both), the Chinese max-length sweep as curves, every benchmark's
-table, and, when runs from several machines are given, a matrix of speedups by machine and
-int8 ISA class. Plots use matplotlib's non-interactive Agg backend.
+Per run, in the order a reader asks: "what should I ship?" — one Pareto plot per model and
+task (compress.pareto: quality drop with its CI against speedup with its CI, the
+non-dominated front drawn and named, marker area proportional to the checkpoint, numbered
+points listed under the plot); the Chinese max-length sweep as curves; then every benchmark's
+table with labelled columns, its headline figures first and the rest folded
+(compress.tables_html). With runs from several machines, a matrix of speedups by machine and
+int8 ISA class comes first; what changed between two runs is the comparison page's question
+(``python -m compress.compare BASE NEW --html P``, compress.compare_html). Plots use
+matplotlib's non-interactive Agg backend.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Sequence
 
 from compress.compare_table import fmt
 from compress.fingerprint import isa_class
-from compress.report import collect_tables, machine_line, render_table, table_of
+from compress.html_style import img_tag, page, png_base64, pyplot
+from compress.pareto import Point, front, pareto_groups
+from compress.pareto_plot import drop_label, pareto_figure
+from compress.report import collect_tables, machine_line
 from compress.resultfile import ResultFile
 from compress.results import CaseResult
+from compress.tables_html import human_table
 
 SWEEP_TABLE = "test_length_sweep"
-STYLE = (
-    "body{font-family:sans-serif;margin:2em;max-width:1400px}"
-    "table{border-collapse:collapse;font-size:12px;margin-bottom:1.5em}"
-    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-    "th{background:#eee}td:first-child{text-align:left}"
-)
-
-
-def png_base64(fig) -> str:
-    """The figure as a base64 PNG (closed afterwards: pages draw dozens)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def pareto_points(result: ResultFile) -> list[tuple[str, CaseResult, str]]:
-    """(label, case, drop metric) of every case with a speedup and a quality drop."""
-    out = []
-    for full, case in result.cases.items():
-        if case is None or "speedup" not in case.metrics:
-            continue
-        drops = [k for k in case.metrics if k.endswith("_drop_pts")]
-        if drops:
-            out.append((table_of(full)[1], case, drops[0]))
-    return out
 
 
 def _errors(value: float, ci) -> list[float]:
     return [0.0, 0.0] if ci is None else [value - ci.low, ci.high - value]
-
-
-def pareto_figure(result: ResultFile) -> str | None:
-    """Base64 PNG of quality drop vs speedup (both with CIs), or None when no case has both."""
-    points = pareto_points(result)
-    if not points:
-        return None
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9, 6))
-    for label, case, drop in points:
-        s, d = case.metrics["speedup"], case.metrics[drop]
-        size = case.metrics.get("size_bytes")
-        area = 20 + (size.value / 2**20 if size else 10)
-        xerr = [[e] for e in _errors(s.value, s.ci)]
-        yerr = [[e] for e in _errors(d.value, d.ci)]
-        ax.errorbar(s.value, d.value, xerr=xerr, yerr=yerr, fmt="none", ecolor="#999", lw=0.8)
-        ax.scatter(s.value, d.value, s=area, alpha=0.6)
-        ax.annotate(
-            label, (s.value, d.value), fontsize=7, xytext=(3, 3), textcoords="offset points"
-        )
-    ax.axhline(0, color="#444", lw=0.5)
-    ax.set_xlabel("speedup vs fp32 (paired, 95% CI)")
-    ax.set_ylabel("quality drop, points (paired bootstrap 95% CI; lower is better)")
-    ax.set_title("quality vs speed; marker area ~ compressed checkpoint MiB")
-    return png_base64(fig)
 
 
 def sweep_figure(result: ResultFile) -> str | None:
@@ -136,26 +79,79 @@ def machine_matrix(results: Sequence[ResultFile]) -> str:
             m = case.metrics.get("speedup") if case else None
             cells.append("" if m is None else fmt(m.value, m.unit, m.ci))
         rows.append([html.escape(bench.rsplit("::", 1)[-1]), *cells])
-    return tabulate(rows, ["benchmark", *heads], tablefmt="unsafehtml", disable_numparse=True)
+    table = tabulate(rows, ["benchmark", *heads], tablefmt="unsafehtml", disable_numparse=True)
+    return f'<div class="wide">{table}</div>'
 
 
-def img_tag(png: str | None, alt: str) -> str:
-    """An <img> embedding ``png`` (base64), or nothing for None."""
-    return "" if png is None else f'<img alt="{alt}" src="data:image/png;base64,{png}">'
+def _legend(points: Sequence[Point], best: Sequence[Point]) -> str:
+    """The numbered list under a plot: what each number is, its figures, whether on the front."""
+    rows = []
+    for i, p in enumerate(points, start=1):
+        on = p in best
+        size = "" if p.size is None else fmt(p.size.value, p.size.unit)
+        rows.append(
+            f'<tr class="{"front" if on else ""}"><td>{i}</td><td class="text">'
+            f"{html.escape(p.name)}</td><td>{html.escape(drop_label(p))}: "
+            f"{html.escape(fmt(p.drop.value, p.drop.unit, p.drop.ci))}</td>"
+            f"<td>{html.escape(fmt(p.speedup.value, 'x', p.speedup.ci))}</td><td>{size}</td>"
+            f"<td>{'on the front' if on else ''}</td></tr>"
+        )
+    head = "<tr><th>#</th><th>variant</th><th>quality drop</th><th>speedup</th>"
+    head += "<th>checkpoint</th><th></th></tr>"
+    return f'<div class="wide"><table class="legend">{head}{"".join(rows)}</table></div>'
+
+
+def pareto_section(result: ResultFile) -> list[str]:
+    """ "What should I ship?": one figure per task, its front named, its points listed."""
+    groups = pareto_groups(result)
+    if not groups:
+        return []
+    parts = [
+        "<h3>What should I ship? Quality against speed, one plot per model and task</h3>",
+        "<p>Each point is a compressed variant: its quality drop against the uncompressed "
+        "model (lower is better) and its speedup over it (higher is better), both with 95% "
+        "CIs; marker area is the checkpoint size. The <b>front</b> (green, dashed) holds the "
+        "variants nothing else beats on both axes: pick among them by the drop you can "
+        "afford. Each speedup is against the case's own reference on its own input (the "
+        "case's data record); overlapping CIs are not a difference.</p>",
+    ]
+    for task, points in groups.items():
+        best = front(points)
+        png, _ = pareto_figure(task, points)
+        names = ", ".join(f"{points.index(p) + 1} {p.name}" for p in best)
+        parts.append(
+            f'<figure class="pareto" data-task="{html.escape(task.title)}" '
+            f'data-quality="{html.escape(task.quality)}">'
+            f"<h4>{html.escape(task.title)} — {html.escape(task.quality)}</h4>"
+            f"{img_tag(png, f'pareto: {task.title}, {task.quality} drop vs speedup')}"
+            f"<figcaption>Front: {html.escape(names)}.</figcaption>{_legend(points, best)}"
+            "</figure>"
+        )
+    return parts
+
+
+def run_section(r: ResultFile) -> list[str]:
+    """One run: its machine, the Pareto plots, the sweep, every benchmark's table."""
+    parts = [f"<h2>{html.escape(r.path.name)}</h2><p>{html.escape(machine_line(r))}</p>"]
+    parts += pareto_section(r)
+    sweep = sweep_figure(r)
+    if sweep is not None:
+        parts.append("<h3>Max-length sweep</h3>" + img_tag(sweep, "max-length sweep"))
+    parts.append("<h3>Tables</h3>")
+    for name, rows in collect_tables(r).items():
+        parts.append(f'<h4 id="{html.escape(name)}">{html.escape(name)}</h4>{human_table(rows)}')
+    return parts
 
 
 def render_html(results: Sequence[ResultFile]) -> str:
     """The whole page for one or more runs."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style>"]
-    parts.append("<title>compress-bench report</title></head><body><h1>compress-bench</h1>")
+    parts = ["<h1>compress-bench</h1>"]
     if len(results) > 1:
-        parts.append("<h2>Speedup by machine</h2>" + machine_matrix(results))
+        parts.append(
+            "<h2>Speedup by machine</h2><p>Side by side only: for what changed between two "
+            "runs, with verdicts, use <code>python -m compress.compare BASE NEW --html "
+            "PAGE</code>.</p>" + machine_matrix(results)
+        )
     for r in results:
-        parts.append(f"<h2>{html.escape(r.path.name)}</h2><p>{html.escape(machine_line(r))}</p>")
-        parts.append(img_tag(pareto_figure(r), "pareto: quality drop vs speedup"))
-        parts.append(img_tag(sweep_figure(r), "max-length sweep"))
-        for name, rows in collect_tables(r).items():
-            parts.append(f"<h3>{html.escape(name)}</h3>")
-            parts.append(render_table(rows, "html"))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        parts += run_section(r)
+    return page("compress-bench report", parts)
