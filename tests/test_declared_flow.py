@@ -67,7 +67,7 @@ def test_bad_input_stops_the_run_before_anything_is_written(folder: Path) -> Non
 def test_the_search_runs_on_a_declared_model(folder: Path) -> None:
     out, db = folder / "search", folder / "search.sqlite"
     cmd = [sys.executable, "-m", "compress.search", "--suite", str(folder / "suite.toml"),
-           "--trials", "2", "--rounds", "3", "--storage", f"sqlite:///{db}", "--out", str(out),
+           "--trials", "1", "--rounds", "3", "--storage", f"sqlite:///{db}", "--out", str(out),
            "--budget", "50"]  # fmt: skip
     env = {**os.environ, "COMPRESS_BENCH_OFFLINE": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
