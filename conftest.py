@@ -36,6 +36,11 @@ T = TypeVar("T")
 # minimum keeps "int8 must still help" where the kernels gain little.
 FLOOR_FRACTION = 0.35
 FLOOR_MINIMUM = 1.05
+# ... and at most the seed's MRPC floor: where the int8 GEMM is fastest, the unquantized work
+# bounds the model. On an AVX-VNNI CPU (limit 6.12x) 0.35 x limit asked 2.14x of the LSTM LM,
+# which ran 1.75x [1.68, 1.82] (its recurrence and embedding stay fp32; 1.8x on a Zen 4 VNNI
+# CPU whose limit was 3.65x), and 2.67x of torchao eager, which ran 1.87x (docs/options.md).
+FLOOR_MAXIMUM = 1.3
 DECLARED = "test_declared.py"  # the cases a suite file (--suite) generates
 
 
@@ -91,7 +96,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         help="smallest allowed fp32/int8 latency ratio (default: relative to this CPU, "
-        f"max({FLOOR_MINIMUM}, {FLOOR_FRACTION} x its calibrated int8 GEMM speedup))",
+        f"{FLOOR_FRACTION} x its calibrated int8 GEMM speedup, within [{FLOOR_MINIMUM}, "
+        f"{FLOOR_MAXIMUM}])",
     )
 
 
@@ -139,7 +145,9 @@ def min_speedup(config: pytest.Config) -> float:
     if fixed is not None:
         return fixed
     limit = machine_int8_limit().speedup
-    return speedup_floor(limit, fraction=FLOOR_FRACTION, minimum=FLOOR_MINIMUM)
+    return speedup_floor(
+        limit, fraction=FLOOR_FRACTION, minimum=FLOOR_MINIMUM, maximum=FLOOR_MAXIMUM
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

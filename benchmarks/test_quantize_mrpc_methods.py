@@ -75,11 +75,6 @@ METHODS = [
 # Kernels that are fast only with an int8 dot-product instruction (VNNI, AMX, dotprod): their
 # speed is gated where the CPU has one and reported (with a warning) elsewhere.
 NEEDS_INT8_DOT = frozenset({"torchao-int8-dynamic-eager"})
-# Fixed floors where a method's speed does not scale with the CPU's int8 GEMM: torchao eager
-# pays its tensor-subclass dispatch per call, so it ran 1.59x on a Zen 4 VNNI CPU (int8 limit
-# 3.7-4.0x) and 1.87x on an AVX-VNNI one (limit 5.8-7.6x) where the relative floor asked 2.67x;
-# 1.3x is the seed's MRPC int8 floor, cleared on both.
-FIXED_FLOORS = {"torchao-int8-dynamic-eager": 1.3}
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +115,7 @@ def _speed_floor(method: Method, min_speedup: float) -> float | None:
         return None
     if method.id in NEEDS_INT8_DOT and not has_int8_dot_product(machine_fingerprint()["isa"]):
         return None
-    return FIXED_FLOORS.get(method.id, min_speedup)
+    return min_speedup
 
 
 def _check_recorded_speed(method: Method, speedup: float) -> None:

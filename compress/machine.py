@@ -127,19 +127,24 @@ def machine_int8_limit() -> Int8Limit:
     return calibrate_int8_limit()
 
 
-def speedup_floor(limit: float, *, fraction: float, minimum: float) -> float:
-    """Lowest acceptable speedup: ``max(minimum, fraction * limit)``.
+def speedup_floor(
+    limit: float, *, fraction: float, minimum: float, maximum: float | None = None
+) -> float:
+    """Lowest acceptable speedup: ``fraction * limit`` within ``[minimum, maximum]``.
 
     A compressed model's end-to-end speedup is bounded by what the int8 GEMM kernels of this CPU
     give (``limit``, e.g. ``machine_int8_limit().speedup``). A floor that is a fraction of that
     limit holds on AVX2-only and VNNI machines alike, where a fixed floor fails on the slower
-    kind. ``minimum`` keeps "int8 must still help" (e.g. 1.1) on a machine whose limit is low.
+    kind. ``minimum`` keeps "int8 must still help" (e.g. 1.1) on a machine whose limit is low;
+    ``maximum`` stops the floor where the model's unquantized work, not the GEMM, bounds the
+    speedup (a faster int8 GEMM then speeds the whole model up by less).
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    if not minimum > 0:
-        raise ValueError(f"minimum must be > 0, got {minimum}")
-    return max(minimum, fraction * limit)
+    if not minimum > 0 or (maximum is not None and maximum < minimum):
+        raise ValueError(f"need 0 < minimum <= maximum, got {minimum}, {maximum}")
+    floor = max(minimum, fraction * limit)
+    return floor if maximum is None else min(maximum, floor)
 
 
 def has_int8_dot_product(isa: Iterable[str]) -> bool:

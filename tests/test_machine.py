@@ -48,6 +48,13 @@ def test_speedup_floor_is_fraction_of_limit_above_minimum() -> None:
     assert speedup_floor(2.0, fraction=1.0, minimum=1.1) == pytest.approx(2.0)
 
 
+def test_speedup_floor_stops_at_its_maximum() -> None:
+    assert speedup_floor(6.12, fraction=0.35, minimum=1.05, maximum=1.3) == pytest.approx(1.3)
+    assert speedup_floor(3.0, fraction=0.35, minimum=1.05, maximum=1.3) == pytest.approx(1.05)
+    with pytest.raises(ValueError, match="minimum <= maximum"):
+        speedup_floor(3.0, fraction=0.35, minimum=1.05, maximum=1.0)
+
+
 @pytest.mark.parametrize(
     ("fraction", "minimum", "message"),
     [
