@@ -80,6 +80,10 @@ def test_an_equal_run_passes(suite: Path) -> None:
     proc = _pytest(suite, f"--benchmark-compare={suite / 'baseline.json'}")
     assert proc.returncode == 0, proc.stdout
     assert "0 regressions in 2 compared metrics (profile quick)" in proc.stdout
+    # saved as --benchmark-autosave names a run (commit and time), which it implies
+    (saved,) = (suite / "store").glob("*/*.json")
+    assert not saved.name.endswith("_True.json"), saved.name
+    saved.unlink()
 
 
 @pytest.mark.parametrize(
