@@ -38,8 +38,8 @@ FLOOR_FRACTION = 0.35
 FLOOR_MINIMUM = 1.05
 # ... and at most the seed's MRPC floor: where the int8 GEMM is fastest, the unquantized work
 # bounds the model. On an AVX-VNNI CPU (limit 6.12x) 0.35 x limit asked 2.14x of the LSTM LM,
-# which ran 1.75x [1.68, 1.82] (its recurrence and embedding stay fp32; 1.8x on a Zen 4 VNNI
-# CPU whose limit was 3.65x), and 2.67x of torchao eager, which ran 1.87x (docs/options.md).
+# which ran 1.75x [1.68, 1.82] (its recurrence and embedding stay fp32; 1.82x on the
+# baseline's CPU, limit 3.65x), and of torchao eager, which ran 2.02x (docs/options.md).
 FLOOR_MAXIMUM = 1.3
 DECLARED = "test_declared.py"  # the cases a suite file (--suite) generates
 
