@@ -55,6 +55,8 @@ def machine_sentence(baseline: ResultFile, candidate: ResultFile) -> str:
     a, b = _versions(old), _versions(new)
     pairs += [(k, a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b])]
     changed = [f"{what} {x or '?'} → {y or '?'}" for what, x, y in pairs if x != y]
+    if not changed and not where.same:  # the same model name and class, other flags (avx_vnni)
+        changed = list(where.differences) or ["the machine fingerprint"]
     if where.speed_note is not None:
         speed = f"speedups are shown but not gated ({where.speed_note})"
     else:

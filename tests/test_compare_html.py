@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from compress.compare import compare
 from compress.compare_cli import main
 from compress.compare_html import SUMMARY, compare_page, counts, machine_sentence
 from compress.compare_rules import Options
-from compress.resultfile import load
+from compress.resultfile import from_doc, load
 from tests.pages_data import runs
 
 EXPECTED = {"regression": 2, "improved": 1, "inconclusive": 1, "missing": 1}
@@ -58,6 +59,13 @@ def test_machine_sentence(tmp_path: Path) -> None:
         "The runs differ in torch 2.13.0 → 2.14.0: speedups are gated; absolute times are not."
     )
     assert machine_sentence(base, base).startswith("Same machine and versions (Fast CPU,")
+    # one more ISA flag, same CPU name and class: not "the same machine"
+    flagged = copy.deepcopy(base.doc)
+    flagged["machine_info"]["fingerprint"]["isa"].append("avx_vnni")
+    for row in flagged["benchmarks"]:
+        row["extra_info"]["compress_bench"]["fingerprint"]["isa"].append("avx_vnni")
+    sentence = machine_sentence(base, from_doc(flagged, tmp_path / "flagged.json"))
+    assert "avx_vnni" in sentence and not sentence.startswith("Same machine")
 
 
 def test_cli_writes_the_page(tmp_path: Path, capsys) -> None:
