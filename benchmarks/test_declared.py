@@ -18,6 +18,7 @@ Run this file serially (never under xdist).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from fixtures.declared import (
     check_suite,
     declared_classifier,
     export_classifier,
+    fine_pruned,
 )
 from fixtures.int8_methods import COMPILED, Built, build_int8
 from fixtures.profiles import Profile
@@ -49,6 +51,7 @@ MRPC_MODEL = "COMPRESS_BENCH_MRPC_MODEL"  # the built-in suite's model directory
 ROUNDS = 30  # paired rounds at batch 1 in the full profile (scaled by the batch and profile)
 MAX_SIZE_RATIO = 0.8  # int8 checkpoints vs fp32
 MEMORY_FORWARDS = 5
+FINE_PRUNED = "fine-pruned"
 TAILS = (90, 99)  # latency percentiles per arm (the median is speedup_{baseline,candidate}_s)
 
 
@@ -91,6 +94,7 @@ def declared_suite(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator
 class Declared:
     """One declared model, loaded once; its methods built once (compiled: per batch size)."""
 
+    suite: Suite
     spec: DeclaredModel
     clf: TaskClassifier
     calibration: list[dict[str, torch.Tensor]]
@@ -102,8 +106,15 @@ class Declared:
         """The timed batch: the first ``batch`` evaluation rows, padded to the max length."""
         return {k: v for k, v in self.clf.eval.batches(batch)[0].items() if k != "labels"}
 
-    def build(self, method: str, batch: int) -> Built:
+    def build(self, method: str, batch: int, profile: Profile) -> Built:
         key = (method, batch if method.startswith(COMPILED) else 0)
+        if key not in self.built and method.startswith(FINE_PRUNED):
+            start = time.perf_counter()
+            model, config, _ = fine_pruned(self.suite, self.spec, self.clf,
+                                           epochs=profile.fine_prune_epochs,
+                                           int8=method.endswith("-int8"))  # fmt: skip
+            self.built[key] = Built(model, serialized_size(model), config,
+                                    time.perf_counter() - start)  # fmt: skip
         if key not in self.built:
             self.built[key] = build_int8(
                 method,
@@ -125,7 +136,8 @@ def declared(declared_suite: Suite, tmp_path_factory) -> Iterator[dict[str, Decl
             spec = declared_suite.model(name)
             clf = declared_classifier(declared_suite, spec)
             calibration = calibration_batches(declared_suite, spec, clf)
-            self[name] = Declared(spec, clf, calibration, tmp_path_factory.mktemp(name))
+            workdir = tmp_path_factory.mktemp(name)
+            self[name] = Declared(declared_suite, spec, clf, calibration, workdir)
             return self[name]
 
     yield Models()
@@ -162,7 +174,7 @@ def test_declared(
     """One method on one declared model at one batch size, against eager fp32."""
     model = declared[model_name]
     try:
-        built = model.build(method, batch)
+        built = model.build(method, batch, profile)
     except (CompileError, ToolchainMissing) as err:
         pytest.skip(str(err))
     inputs = model.inputs(batch)
@@ -172,7 +184,8 @@ def test_declared(
         data=model.clf.data(max_length=int(inputs["input_ids"].shape[1]), batch=batch),
     )
     first = batch == model.spec.batch_sizes[0]
-    if first or method.startswith(COMPILED):  # built for this case (compiled: per batch)
+    if first or method.startswith(COMPILED):  # built for this case (compiled: per batch;
+        # fine-pruned: training time, or the cache's load)
         case.report("build_s", built.build_s, "s")
     if first:
         _score(case, model, built, method)

@@ -5,6 +5,7 @@
     metric = "macro_f1"                  # accuracy | f1 (binary) | macro_f1 | weighted_f1
     eval = { file = "data/test.tsv", text = "sentence", label = "label" }
     calibration = "data/train.tsv"       # optional: the eval file's columns; static int8
+    train = "data/train.tsv"             # optional: labelled; structured fine-pruning
     max_length = 128                     # optional: default the 95th percentile of eval
     batch_sizes = [1, 8]
     methods = ["torch-dynamic", "ort-dynamic-per-channel"]   # optional: every one that applies
@@ -47,10 +48,14 @@ METHODS: dict[str, str | None] = {
     "ort-static": "calibration",
     "compiled-torchao-int8-dynamic": None,
     "compiled-pt2e-static": "calibration",
+    # heads and FFN rows removed while training on the train file (Taylor scores, BERT
+    # family), compacted; then also dynamic int8
+    "fine-pruned": "train",
+    "fine-pruned-int8": "train",
 }
 FORMATS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl"}
-MODEL_KEYS = {"path", "metric", "eval", "calibration", "max_length", "batch_sizes", "methods",
-              "budgets"}  # fmt: skip
+MODEL_KEYS = {"path", "metric", "eval", "calibration", "train", "max_length", "batch_sizes",
+              "methods", "budgets"}  # fmt: skip
 DATA_KEYS = {"file", "text", "text_pair", "label", "format"}
 BUDGET_KEYS = {"quality_drop_pts", "min_speedup", "min_agreement"}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -96,6 +101,7 @@ class DeclaredModel:
     eval: DataFile
     metric: str = "f1"
     calibration: DataFile | None = None
+    train: DataFile | None = None  # labelled: what fine-pruning trains on
     max_length: int | None = None  # None: the 95th percentile of the tokenized eval texts
     batch_sizes: tuple[int, ...] = (1, 8)
     methods: tuple[str, ...] = ()
@@ -221,9 +227,8 @@ def _model(r: _Reader, name: str, raw: Any, defaults: dict[str, Any]) -> Declare
     evaluation = r.data(d["eval"], f"{key}.eval")
     if evaluation.label is None:
         raise r.fail(f"{key}.eval.label", "the evaluation file needs a label column")
-    calibration = None
-    if "calibration" in d:
-        calibration = r.data(d["calibration"], f"{key}.calibration", like=evaluation)
+    extra = {k: r.data(d[k], f"{key}.{k}", like=evaluation)
+             for k in ("calibration", "train") if k in d}  # fmt: skip
     max_length = d.get("max_length")
     if max_length is not None:
         max_length = int(r.number(max_length, f"{key}.max_length", integer=True))
@@ -231,23 +236,25 @@ def _model(r: _Reader, name: str, raw: Any, defaults: dict[str, Any]) -> Declare
     if not isinstance(batches, list) or not batches:
         raise r.fail(f"{key}.batch_sizes", f"expected a list of integers > 0, got {batches!r}")
     sizes = tuple(int(r.number(b, f"{key}.batch_sizes", integer=True)) for b in batches)
-    methods = _methods(r, f"{key}.methods", d.get("methods"), calibration is not None)
+    methods = _methods(r, f"{key}.methods", d.get("methods"), set(extra))
     budgets = _budgets(r, f"{key}.budgets", d.get("budgets", {}))
     path = r.location(d["path"], f"{key}.path", hub=True)
-    return DeclaredModel(name, path, evaluation, metric, calibration, max_length,
-                         tuple(sorted(set(sizes))), methods, budgets)  # fmt: skip
+    return DeclaredModel(name, path, evaluation, metric, extra.get("calibration"),
+                         extra.get("train"), max_length, tuple(sorted(set(sizes))), methods,
+                         budgets)  # fmt: skip
 
 
-def _methods(r: _Reader, key: str, raw: Any, calibrated: bool) -> tuple[str, ...]:
+def _methods(r: _Reader, key: str, raw: Any, files: set[str]) -> tuple[str, ...]:
     if raw is None:  # every method whose file is declared
-        return tuple(m for m, needs in METHODS.items() if needs is None or calibrated)
+        return tuple(m for m, needs in METHODS.items() if needs is None or needs in files)
     if not isinstance(raw, list) or not raw:
         raise r.fail(key, f"expected a non-empty list of methods, got {_kind(raw)}")
     for method in raw:
         if method not in METHODS:
             raise r.fail(key, f"unknown method {method!r} (expected {', '.join(METHODS)})")
-        if METHODS[method] == "calibration" and not calibrated:
-            raise r.fail(key, f"{method} needs a calibration file (models.NAME.calibration)")
+        needs = METHODS[method]
+        if needs is not None and needs not in files:
+            raise r.fail(key, f"{method} needs a {needs} file (models.NAME.{needs})")
     return tuple(dict.fromkeys(raw))
 
 

@@ -23,12 +23,15 @@ def folder(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("flow")
     make_model(root / "tiny")
     make_tsv(root / "eval.tsv", rows=48)
-    (root / "suite.toml").write_text(SUITE.replace("batch_sizes = [4, 1]", "batch_sizes = [2]"))
+    suite = SUITE.replace("batch_sizes = [4, 1]", 'batch_sizes = [2]\ntrain = "eval.tsv"')
+    suite = suite.replace('["torch-dynamic"]', '["torch-dynamic", "fine-pruned-int8"]')
+    (root / "suite.toml").write_text(suite.replace("min_agreement = 0.3", "min_agreement = 0.05"))
     return root
 
 
 def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COMPRESS_BENCH_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "COMPRESS_BENCH_OFFLINE": "1", "PYTHONPATH": str(ROOT),
+           "COMPRESS_BENCH_CACHE": str(cwd / "cache")}  # fmt: skip
     env.pop("PYTEST_XDIST_WORKER", None)
     plugins = ["-p", "no:xdist", "-p", "no:cacheprovider"]
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), *plugins, "-q",
@@ -40,9 +43,11 @@ def test_a_declared_model_is_benchmarked_from_its_suite_file(folder: Path) -> No
     out = folder / "run.json"
     proc = _pytest("--suite", str(folder / "suite.toml"), f"--benchmark-json={out}", cwd=folder)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "1 passed" in proc.stdout and "deselected" in proc.stdout  # the built-in cases
-    (row,) = load(out).doc["benchmarks"]
+    assert "2 passed" in proc.stdout and "deselected" in proc.stdout  # the built-in cases
+    row, pruned = load(out).doc["benchmarks"]
     assert row["name"] == "test_declared[tiny-torch-dynamic-bs2]"
+    assert pruned["name"] == "test_declared[tiny-fine-pruned-int8-bs2]"
+    assert pruned["extra_info"]["compress_bench"]["config"]["fine_prune"]["score"] == "taylor"
     metrics = row["extra_info"]["compress_bench"]["metrics"]
     for name in ("macro_f1_drop_pts", "accuracy_drop_pts", "agreement", "speedup",
                  "size_bytes", "p99_compressed_s", "process_peak_ratio"):  # fmt: skip

@@ -85,8 +85,9 @@ def test_defaults_variables_and_pyproject(tiny: Path, tmp_path: Path, monkeypatc
     )
     (model,) = load_suite(tmp_path / "pyproject.toml").models
     assert model.metric == "accuracy" and model.path == str(tiny / "tiny")
-    calibrated = ("torch-static-percentile", "ort-static", "compiled-pt2e-static")
-    assert model.methods == tuple(m for m in METHODS if m not in calibrated)
+    needs_files = ("torch-static-percentile", "ort-static", "compiled-pt2e-static",
+                   "fine-pruned", "fine-pruned-int8")  # fmt: skip
+    assert model.methods == tuple(m for m in METHODS if m not in needs_files)
 
 
 def _error(tiny: Path, text: str) -> str:
@@ -114,6 +115,7 @@ BAD_SUITES = [
         ),
         "needs a calibration file",
     ),
+    (SUITE.replace('"torch-dynamic"', '"fine-pruned"'), "fine-pruned needs a train file"),
     (SUITE.replace('label = "label"', 'label = "gold"'), "eval.tsv:1: no column 'gold'"),
     (SUITE.replace("batch_sizes = [4, 1]", "batch_sizes = [0]"), "batch_sizes: expected"),
 ]
