@@ -1,10 +1,12 @@
 """Result history across runs and machines, with change-point detection.
 
 ``python -m compress.history ingest results/`` loads every result file (a file or a folder,
-searched recursively) into an SQLite database (``--db``, default ``results/history.sqlite``):
-one row per run (keyed by the file's sha256, so ingesting a file twice adds nothing) and one per
-typed metric. A file that cannot be read (not JSON, another schema version, a row saved before
-the schema) is skipped with a warning naming it; the others are ingested.
+searched recursively) into the history database (``--db``: an SQLite path, by default
+``results/history.sqlite``, or a database URL such as ``postgresql://user:pw@host/history``,
+which several runners share; compress.history_db): one row per run (keyed by the file's
+sha256, so ingesting a file twice, or two runners ingesting it at once, adds it once) and one
+per typed metric. A file that cannot be read (not JSON, another schema version, a row saved
+before the schema) is skipped with a warning naming it; the others are ingested.
 
 ``python -m compress.history report`` groups the metrics into series, one per (benchmark,
 metric, profile, int8 ISA class), ordered by run time, and finds change points in each with
@@ -15,14 +17,13 @@ change point; one noisy night does not (it cannot fill a segment). A change is a
 when the segment mean moved in the metric's worse direction by more than half the metric's
 tolerance: that tolerance is sized for the noise of one run against another, and a mean over
 at least three runs is at least sqrt(3) times less noisy. Exit status: 0 no regression, 1 a
-regression.
+regression, 2 the database cannot be used (unreachable, refused, another history schema
+version: one line naming it; nothing is written).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import sqlite3
 import statistics
 import sys
 import warnings
@@ -31,10 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 
-from compress.errors import InputError
-from compress.fingerprint import isa_class
-from compress.resultfile import ResultFile, load
+from compress.dburl import describe
+from compress.history_db import (
+    HistoryError,
+    HistoryWarning,
+    connect,
+    ingest,
+    metrics,
+    runs,
+)
+from compress.history_db import result_files as result_files  # re-exported
 
 DEFAULT_DB = Path("results/history.sqlite")
 MIN_SEGMENT = 3  # runs: a shift must persist this long to be a change
@@ -42,80 +51,6 @@ MIN_SEGMENT = 3  # runs: a shift must persist this long to be a change
 # points while finding a 15% drop under +-10% noise (tests/test_history.py, docs/findings.md)
 PENALTY = 4.0
 HISTORY_TOLERANCE = 0.5  # x the metric's two-run tolerance (see the module docstring)
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    sha256 TEXT PRIMARY KEY, path TEXT, datetime TEXT, commit_id TEXT, profile TEXT,
-    isa_class TEXT, fingerprint_id TEXT, cpu_model TEXT, torch TEXT, transformers TEXT);
-CREATE TABLE IF NOT EXISTS metrics (
-    sha256 TEXT REFERENCES runs(sha256), benchmark TEXT, metric TEXT, value REAL, unit TEXT,
-    direction TEXT, tolerance REAL, relative INTEGER, ci_low REAL, ci_high REAL,
-    PRIMARY KEY (sha256, benchmark, metric));
-"""
-
-
-class HistoryWarning(UserWarning):
-    """A result file was skipped (its reason is in the message)."""
-
-
-def connect(db: str | Path) -> sqlite3.Connection:
-    """Open (creating if needed) the history database."""
-    Path(db).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db)
-    conn.executescript(SCHEMA)
-    return conn
-
-
-def result_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The JSON files named or found (recursively) under the given paths, sorted."""
-    found: list[Path] = []
-    for p in map(Path, paths):
-        found += sorted(p.rglob("*.json")) if p.is_dir() else [p]
-    return found
-
-
-def _run_row(sha: str, result: ResultFile) -> tuple:
-    fp, doc = result.fingerprint, result.doc
-    versions = fp.get("versions") or {}
-    commit = (doc.get("commit_info") or {}).get("id")
-    return (
-        sha, str(result.path), doc.get("datetime"), commit, result.profile,
-        isa_class(fp.get("isa")) or "unknown", fp.get("id"), fp.get("cpu_model"),
-        versions.get("torch"), versions.get("transformers"),
-    )  # fmt: skip
-
-
-def _metric_rows(sha: str, result: ResultFile) -> list[tuple]:
-    rows = []
-    for bench, case in result.cases.items():
-        for name, m in (case.metrics if case else {}).items():
-            low, high = (m.ci.low, m.ci.high) if m.ci else (None, None)
-            rows.append(
-                (sha, bench, name, m.value, m.unit, m.direction, m.tolerance, m.relative, low, high)
-            )
-    return rows
-
-
-def ingest(conn: sqlite3.Connection, paths: Iterable[str | Path]) -> tuple[int, int, int]:
-    """Ingest result files; returns (ingested, already present, skipped)."""
-    counts = [0, 0, 0]
-    for path in result_files(paths):
-        try:
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
-            if conn.execute("SELECT 1 FROM runs WHERE sha256 = ?", (sha,)).fetchone():
-                counts[1] += 1
-                continue
-            result = load(path)
-        except (InputError, OSError) as exc:
-            warnings.warn(f"skipped {path}: {exc}", HistoryWarning, stacklevel=2)
-            counts[2] += 1
-            continue
-        with conn:  # one transaction per file: all of it or nothing
-            conn.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)", _run_row(sha, result))
-            conn.executemany(
-                "INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?,?)", _metric_rows(sha, result)
-            )
-        counts[0] += 1
-    return counts[0], counts[1], counts[2]
 
 
 @dataclass(frozen=True)
@@ -143,16 +78,21 @@ class Series:
     points: tuple[Point, ...]
 
 
-def series(conn: sqlite3.Connection, metric: str | None = None) -> list[Series]:
+def series(engine: sa.Engine, metric: str | None = None) -> list[Series]:
     """Every series in the database (optionally of one metric), points in run-time order."""
-    query = """SELECT m.benchmark, m.metric, r.profile, r.isa_class, m.unit, m.direction,
-        m.tolerance, m.relative, r.datetime, r.commit_id, m.value, r.path
-        FROM metrics m JOIN runs r USING (sha256) {where}
-        ORDER BY m.benchmark, m.metric, r.profile, r.isa_class, r.datetime"""
-    where, args = ("WHERE m.metric = ?", (metric,)) if metric else ("", ())
+    m, r = metrics.c, runs.c
+    query = (
+        sa.select(m.benchmark, m.metric, r.profile, r.isa_class, m.unit, m.direction,
+                  m.tolerance, m.relative, r.datetime, r.commit_id, m.value, r.path)
+        .join_from(metrics, runs, m.sha256 == r.sha256)
+        .order_by(m.benchmark, m.metric, r.profile, r.isa_class, r.datetime, r.sha256)
+    )  # fmt: skip
+    if metric:
+        query = query.where(m.metric == metric)
     grouped: dict[tuple, list] = {}
-    for row in conn.execute(query.format(where=where), args):
-        grouped.setdefault(row[:4], []).append(row)
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            grouped.setdefault(tuple(row[:4]), []).append(tuple(row))
     out = []
     for key, rows in grouped.items():
         unit, direction, tol, rel = rows[-1][4:8]  # the latest run's declaration
@@ -247,7 +187,9 @@ def render(found: Sequence[Change]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m compress.history", description=__doc__)
-    p.add_argument("--db", default=str(DEFAULT_DB), help=f"database file ({DEFAULT_DB})")
+    p.add_argument(
+        "--db", default=str(DEFAULT_DB), help=f"an SQLite path or a database URL ({DEFAULT_DB})"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("ingest", help="load result files").add_argument("paths", nargs="+")
     rep = sub.add_parser("report", help="change points of every series")
@@ -256,19 +198,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; see the module docstring for the exit status."""
-    args = _parser().parse_args(argv)
-    conn = connect(args.db)
+def _command(engine: sa.Engine, args: argparse.Namespace) -> int:
     if args.command == "ingest":
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HistoryWarning)
-            new, seen, skipped = ingest(conn, args.paths)
+            new, seen, skipped = ingest(engine, args.paths)
         for w in caught:
             print(f"history: warning: {w.message}", file=sys.stderr)
         print(f"ingested {new} run(s); {seen} already present; {skipped} skipped")
         return 0
-    all_series = series(conn, args.metric)
+    all_series = series(engine, args.metric)
     if not all_series:
         print(f"history: empty: no metrics in {args.db} (run: compress.history ingest results/)")
         return 0
@@ -280,6 +219,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.html)
         out.write_text(history_html(all_series, found, page_dir=out.parent), encoding="utf-8")
     return 1 if any(c.regression for c in found) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; see the module docstring for the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        engine = connect(args.db)
+    except HistoryError as err:  # unreachable, refused, another schema version: nothing written
+        print(f"history: {err}", file=sys.stderr)
+        return 2
+    try:
+        return _command(engine, args)
+    except sa.exc.DBAPIError as err:  # the server went away, or refused a statement
+        print(f"history: {describe(str(engine.url), err)}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def history_html(
         changes = by_series.get(s, [])
         parts.append(
             f'<section id="{anchors[s]}">'
-            f"{img_tag(series_figure(s, changes), f'{s.benchmark} {s.metric}')}"
+            f"{img_tag(series_figure(s, changes), f'{s.benchmark} {s.metric} {s.isa_class}')}"
             f"{runs_list(s, changes, page_dir)}</section>"
         )
     return page("compress-bench history", parts)

@@ -20,13 +20,9 @@ import argparse
 import dataclasses
 import functools
 import importlib
-import json
-import os
 import random
-import socket
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +30,6 @@ from typing import Any
 from compress.errors import InputError
 from compress.search_report import SearchReport, write_report
 from compress.search_space import (
-    DIRECTIONS,
     Built,
     Evaluation,
     SearchConfig,
@@ -47,107 +42,70 @@ from compress.search_space import (
     pareto_front,
     suggest,
 )
+from compress.search_study import Claims, Worker, evaluations, open_study
+from compress.search_study import plain as _plain
 from compress.suite import load_suite
 
-METRIC_NAMES = ["drop_pts", "speedup", "size_bytes"]
 DECLARED_SPACE = "fixtures.declared_search:declared"  # --suite: a declared model's space
-OPEN_ATTEMPTS = 3  # a storage that two workers create at once may refuse the first open
 ATTEMPTS = 4  # at most this many trials per configuration asked to be measured
-WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who measured a trial (shared studies)
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as it reads back from the study's storage (tuples become lists)."""
-    return json.loads(json.dumps(value, default=str))
-
-
-def open_study(space: Space, config: SearchConfig) -> Any:
-    """Create or resume ``config.study`` in ``config.storage``; refuse a study whose recorded
-    identity (model, data, splits) differs from ``space``'s."""
-    import optuna
-
-    sampler = optuna.samplers.TPESampler(seed=config.seed)
-    for attempt in range(OPEN_ATTEMPTS):
-        try:
-            study = optuna.create_study(
-                storage=config.storage, study_name=config.study, directions=list(DIRECTIONS),
-                load_if_exists=True, sampler=sampler,
-            )  # fmt: skip
-            break
-        except Exception as err:  # a bad URL, a missing driver, an unwritable path, ...
-            # ... or two workers creating one new database at once: the loser retries
-            if attempt + 1 == OPEN_ATTEMPTS:
-                raise SearchError(
-                    f"storage {config.storage!r} cannot be opened ({type(err).__name__}: "
-                    f"{err}); expected a database URL Optuna accepts, e.g. "
-                    "sqlite:///results/search.sqlite"
-                ) from err
-            time.sleep(0.5 * (attempt + 1))
-    identity, stored = _plain(space.identity), study.user_attrs.get("identity")
-    if stored is None:
-        study.set_user_attr("identity", identity)
-        with warnings.catch_warnings():  # "experimental since v3.2": still the way to name them
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(METRIC_NAMES)
-        for seed in space.seeds:
-            study.enqueue_trial(seed, skip_if_exists=True)
-    elif stored != identity:
-        differ = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-        raise SearchError(
-            f"study {config.study!r} in {config.storage} was made with another model or data "
-            f"(differs in {differ}: stored {[stored.get(k) for k in differ]}, now "
-            f"{[identity.get(k) for k in differ]}); use another --study or --storage"
-        )
-    return study
-
-
-def evaluations(study: Any) -> list[Evaluation]:
-    """One evaluation per distinct configuration the study measured (repeats skipped)."""
-    import optuna
-
-    seen: dict[str, Evaluation] = {}
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        data = trial.user_attrs.get("evaluation")
-        if data is not None and "same_as" not in trial.user_attrs:
-            seen.setdefault(key(data["params"]), Evaluation.from_dict(data))
-    return list(seen.values())
 
 
 def _objective(
-    space: Space, config: SearchConfig, reference: Built, study: Any, measured: list[int]
+    space: Space, config: SearchConfig, reference: Built, study: Any, claims: Claims
 ) -> Callable:
-    everything = configurations(space.dimensions)
+    everything, worker = configurations(space.dimensions), Worker.here()
 
-    def objective(trial: Any) -> tuple[float, float, float]:
+    def next_fresh(trial: Any, busy: set[str]) -> None:
+        """Enqueue a configuration nobody has measured or claimed, for the next trial."""
+        fresh = [c for c in everything if key(_plain(c)) not in busy]
+        if fresh:
+            pick = random.Random(config.seed + trial.number).choice(fresh)
+            study.enqueue_trial(pick, skip_if_exists=True)
+
+    def objective(trial: Any) -> tuple[float, float, float] | None:
+        """The trial's figures; None: another worker started this very trial and measures it.
+        Raises optuna.TrialPruned when another trial is measuring the same configuration."""
+        import optuna
+
+        trial.set_user_attr("fingerprint_id", worker.fingerprint_id)
+        trial.set_user_attr("isa_class", worker.isa_class)
         params = suggest(trial, space.dimensions)
+        k = key(_plain(params))
         measured_now = {key(e.params): e for e in evaluations(study)}
-        done = measured_now.get(key(_plain(params)))
+        done = measured_now.get(k)
         if done is not None:  # a configuration is measured once; repeats reuse its figures,
             trial.set_user_attr("same_as", done.trial)  # and the next trial measures a new one
-            fresh = [c for c in everything if key(_plain(c)) not in measured_now]
-            if fresh:
-                pick = random.Random(config.seed + trial.number).choice(fresh)
-                study.enqueue_trial(pick, skip_if_exists=True)
+            next_fresh(trial, set(measured_now) | claims.taken())
             return done.values
+        holder = claims.take(k, trial.number, worker.name)
+        if holder == trial.number:  # two SQLite workers started one enqueued trial
+            return None
+        if holder is not None:
+            trial.set_user_attr("claimed_by", holder)
+            next_fresh(trial, set(measured_now) | claims.taken())
+            raise optuna.TrialPruned(f"trial {holder} is measuring it")
         try:
             evaluation = measure(space, params, "search", config, reference)
-        except Exception as err:
+        except BaseException as err:  # Ctrl-C too: only a killed worker keeps its claim
+            claims.release(k)  # it may be tried again
             trial.set_user_attr("error", f"{type(err).__name__}: {err}")
             raise
-        trial.set_user_attr("worker", WORKER)
+        trial.set_user_attr("worker", worker.name)
         data = {**evaluation.to_dict(), "trial": trial.number}
         trial.set_user_attr("evaluation", _plain(data))
-        measured.append(trial.number)
         return evaluation.values
 
     return objective
 
 
-def _say(study: Any, trial: Any) -> None:
+def _say(trial: Any) -> None:
     """One line per finished trial, on stderr (the report goes to stdout)."""
     if trial.values is None:
-        print(f"trial {trial.number} {trial.params}: {trial.state.name} "
-              f"{trial.user_attrs.get('error', '')}", file=sys.stderr)  # fmt: skip
+        why = trial.user_attrs.get("error", "")
+        if "claimed_by" in trial.user_attrs:
+            why = f"trial {trial.user_attrs['claimed_by']} is measuring it"
+        print(f"trial {trial.number} {trial.params}: {trial.state.name} {why}",
+              file=sys.stderr)  # fmt: skip
         return
     drop, speed, size = trial.values
     again = " (measured before)" if "same_as" in trial.user_attrs else ""
@@ -162,28 +120,50 @@ def _reference(space: Space) -> Built:
     return dataclasses.replace(built, predict=functools.cache(built.predict))
 
 
+def _trial(study: Any, objective: Callable) -> bool:
+    """Ask for one trial, measure it and tell the study; True when this worker measured it."""
+    import optuna
+
+    trial, state, values = study.ask(), None, None
+    try:
+        values = objective(trial)
+        if values is None:
+            return False
+    except optuna.TrialPruned:
+        state = optuna.trial.TrialState.PRUNED
+    except Exception:  # recorded as failed, with its error; the study goes on
+        state = optuna.trial.TrialState.FAIL
+    except KeyboardInterrupt:  # recorded as failed, not left running; the worker stops
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    try:
+        _say(study.tell(trial, values, state=state))
+    except ValueError as err:
+        # Two workers sharing a SQLite study can both start one enqueued trial (SQLite has
+        # no row lock); optuna refuses the second one's result: it is measured, go on.
+        if not str(err).startswith("Cannot tell a "):
+            raise
+    return values is not None and "same_as" not in trial.user_attrs
+
+
 def run_search(space: Space, config: SearchConfig) -> Any:
     """Measure ``config.trials`` new configurations into the study and return it. The sampler
-    may propose one already measured (recorded again at no cost); failed trials count as
-    attempts. Stops early when every configuration of the space has been measured, or after
-    ATTEMPTS x ``config.trials`` attempts."""
+    may propose one already measured (recorded again at no cost) or one another worker is
+    measuring (recorded as pruned); failed trials count as attempts. Stops early when every
+    configuration of the space has been measured or claimed, or after ATTEMPTS x
+    ``config.trials`` attempts."""
     study = open_study(space, config)
     if not config.trials:
         return study
-    reference = _reference(space)
-    measured: list[int] = []
-    objective = _objective(space, config, reference, study, measured)
-    size = len(configurations(space.dimensions))
+    claims = Claims(config.storage, config.study)
+    objective = _objective(space, config, _reference(space), study, claims)
+    size, measured = len(configurations(space.dimensions)), 0
     for _ in range(ATTEMPTS * config.trials):
-        if len(measured) >= config.trials or len(evaluations(study)) >= size:
+        busy = {key(e.params) for e in evaluations(study)} | claims.taken()
+        if measured >= config.trials or len(busy) >= size:
             break
-        try:
-            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[_say])
-        except ValueError as err:
-            # Two workers sharing a SQLite study can both start one enqueued trial (SQLite has
-            # no row lock); optuna refuses the second one's result: it is measured, go on.
-            if not str(err).startswith("Cannot tell a "):
-                raise
+        measured += _trial(study, objective)
+    claims.engine.dispose()
     return study
 
 
@@ -208,7 +188,7 @@ def answer(space: Space, config: SearchConfig, study: Any) -> SearchReport:
     seeds = [e for e in found if key(e.params) in {key(_plain(s)) for s in space.seeds}]
     failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
     return SearchReport(
-        identity=_plain(space.identity),
+        identity=study.user_attrs.get("identity", _plain(space.identity)),
         config=config.to_dict(),
         score_name=space.score_name,
         front=[(e, validated(e)) for e in front],

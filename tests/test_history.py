@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from compress.history import (
+    HistoryError,
     HistoryWarning,
     Point,
     Series,
@@ -18,6 +21,8 @@ from compress.history import (
     main,
     series,
 )
+from compress.history_db import SCHEMA_VERSION as SCHEMA_VERSION_DB
+from compress.history_db import schema_table
 from compress.results import SCHEMA_VERSION, CaseResult, Metric, record
 from compress.stats import Interval
 
@@ -25,16 +30,18 @@ FP = {"cpu_model": "CPU", "isa": ["avx2", "avx512f", "avx512bw", "avx512_vnni"],
 BENCH = "benchmarks/test_x.py::test_speed[a]"
 
 
-def _night(tmp_path: Path, day: int, speedup: float, name: str | None = None) -> Path:
+def _night(
+    tmp_path: Path, day: int, speedup: float, name: str | None = None, fp: dict = FP, hour: int = 3
+) -> Path:
     ci = Interval(speedup * 0.97, speedup * 1.03, 0.95, 20, "percentile")
     metric = Metric(speedup, "x", "higher", 0.2, True, None, ci)
-    case = CaseResult("a", {"speedup": metric}, {}, {"about": "m"}, {}, FP, "quick")
+    case = CaseResult("a", {"speedup": metric}, {}, {"about": "m"}, {}, fp, "quick")
     extra: dict = {"profile": "quick"}
     record(extra, case)
     doc = {
-        "machine_info": {"fingerprint": FP, "profile": "quick"},
+        "machine_info": {"fingerprint": fp, "profile": "quick"},
         "commit_info": {"id": f"{day:040x}"},
-        "datetime": f"2026-11-{day:02d}T03:00:00+00:00",
+        "datetime": f"2026-11-{day:02d}T{hour:02d}:00:00+00:00",
         "benchmarks": [{"name": "test_speed[a]", "fullname": BENCH, "extra_info": extra}],
     }
     path = tmp_path / (name or f"{day:04d}_night.json")
@@ -127,3 +134,46 @@ def test_a_deterministic_step_is_found() -> None:
     s = Series(BENCH, "size_bytes", "quick", "avx2", "bytes", "lower", 0.01, True, points)
     [change] = changes([s])
     assert change.index == 10 and change.regression and change.after == 120.0
+
+
+# the layout the stdlib sqlite3 driver wrote before the history had a schema version
+STDLIB_SCHEMA = """
+CREATE TABLE runs (sha256 TEXT PRIMARY KEY, path TEXT, datetime TEXT, commit_id TEXT,
+    profile TEXT, isa_class TEXT, fingerprint_id TEXT, cpu_model TEXT, torch TEXT,
+    transformers TEXT);
+CREATE TABLE metrics (sha256 TEXT REFERENCES runs(sha256), benchmark TEXT, metric TEXT,
+    value REAL, unit TEXT, direction TEXT, tolerance REAL, relative INTEGER, ci_low REAL,
+    ci_high REAL, PRIMARY KEY (sha256, benchmark, metric));
+"""
+
+
+def test_a_stdlib_sqlite_file_is_migrated_in_place_keeping_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as old:
+        old.executescript(STDLIB_SCHEMA)
+        old.execute("INSERT INTO runs VALUES ('s1','p','2026-11-01T03:00:00+00:00','c','quick',"
+                    "'avx2','f','CPU','2.13','4.5')")  # fmt: skip
+        old.execute(f"INSERT INTO metrics VALUES ('s1','{BENCH}','speedup',2.5,'x','higher',"
+                    "0.2,1,2.4,2.6)")  # fmt: skip
+    engine = connect(f"file://{db}")  # a file URL is an SQLite file too
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(schema_table.c.version)) == SCHEMA_VERSION_DB
+    ingest(engine, [_night(tmp_path / "r", 2, 2.6)])
+    [s] = [s for s in series(engine) if s.isa_class == "avx2"]
+    assert [p.value for p in s.points] == [2.5]
+    assert len(series(connect(db))) == 2  # opened again: nothing to migrate
+
+
+def test_another_history_schema_version_is_refused_unchanged(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "h.sqlite"
+    engine = connect(db)
+    with engine.begin() as conn:
+        conn.execute(sa.update(schema_table).values(version=SCHEMA_VERSION_DB + 1))
+    before = db.read_bytes()
+    page = tmp_path / "page.html"
+    assert main(["--db", str(db), "report", "--html", str(page)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"history schema version {SCHEMA_VERSION_DB + 1}" in err
+    assert str(db) in err and db.read_bytes() == before and not page.exists()
+    with pytest.raises(HistoryError, match=f"version {SCHEMA_VERSION_DB + 1}"):
+        connect(db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from compress.search_space import (
     choose,
     configurations,
     dominates,
+    key,
     pareto_front,
 )
+from compress.search_study import Worker
 from compress.sensitivity import rank_linear_layers
 from fixtures.search_tiny import tiny
 
@@ -87,7 +90,7 @@ def test_empty_or_malformed_space_is_refused(dimensions: tuple, message: str) ->
 
 @pytest.mark.parametrize("url", ["sqlite:////no/such/folder/s.sqlite", "nosuchdb://x/y"])
 def test_storage_that_cannot_be_opened_is_named(url: str, tmp_path: Path) -> None:
-    with pytest.raises(SearchError, match=r"storage .* cannot be opened"):
+    with pytest.raises(SearchError, match=r"storage: cannot open the database"):
         open_study(tiny(), _config(tmp_path, storage=url))
     out = tmp_path / "out"
     argv = ["--space", "fixtures.search_tiny:tiny", "--storage", url, "--out", str(out)]
@@ -168,15 +171,16 @@ def test_each_configuration_is_measured_once_and_the_space_can_run_out(tmp_path:
 def test_a_trial_another_worker_told_is_not_fatal(
     message: str, survives: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real, raised = optuna.Study.optimize, []
+    real, raised = optuna.Study.tell, []
 
-    def optimize(self, *args, **kwargs):  # the race: the other worker told this trial first
+    def tell(self, *args, **kwargs):  # the race: the other worker told this trial first
         if not raised:
             raised.append(message)
+            real(self, *args, **kwargs)
             raise ValueError(message)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(optuna.Study, "optimize", optimize)
+    monkeypatch.setattr(optuna.Study, "tell", tell)
     if survives:
         study = run_search(tiny(), _config(tmp_path, trials=2))
         assert raised and len([t for t in study.trials if "evaluation" in t.user_attrs]) == 2
@@ -185,10 +189,39 @@ def test_a_trial_another_worker_told_is_not_fatal(
             run_search(tiny(), _config(tmp_path, trials=2))
 
 
+def test_a_worker_of_another_isa_class_is_refused_and_trials_say_whose(tmp_path: Path) -> None:
+    config = _config(tmp_path, trials=2)
+    study = run_search(tiny(), config)
+    here = Worker.here()
+    assert study.user_attrs["identity"]["isa_class"] == here.isa_class
+    assert {(t.user_attrs["isa_class"], t.user_attrs["fingerprint_id"]) for t in study.trials} == {
+        (here.isa_class, here.fingerprint_id)
+    }
+    other = "avx2" if here.isa_class != "avx2" else "avx512-vnni"
+    with pytest.raises(SearchError, match=f"this worker's is {other}: speedups are not compared"):
+        open_study(tiny(), config, Worker("elsewhere:1", "fp", other))
+    argv = ["--space", "fixtures.search_tiny:tiny", "--storage", config.storage, "--out",
+            str(tmp_path / "out"), "--report-only"]  # fmt: skip
+    assert main(argv) == 0  # this worker's class: it answers
+
+
+def test_a_study_made_before_isa_classes_adopts_the_first_workers(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path, trials=0)
+    legacy = optuna.create_study(storage=config.storage, study_name=config.study,
+                                 directions=["minimize", "maximize", "minimize"])  # fmt: skip
+    legacy.set_user_attr("identity", tiny().identity)
+    study = open_study(tiny(), config, Worker("a:1", "fp", "avx2"))
+    assert study.user_attrs["identity"] == {**tiny().identity, "isa_class": "avx2"}
+    assert "recorded no ISA class: it is now avx2's" in capsys.readouterr().err
+    with pytest.raises(SearchError, match="made on ISA class avx2"):
+        open_study(tiny(), config, Worker("b:1", "fp", "avx512-vnni"))
+
+
 def test_two_workers_share_one_study(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
-    argv = [sys.executable, "-m", "compress.search", "--space", "fixtures.search_tiny:tiny",
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path), "FAKE_BUILD_S": "0"}
+    # the throughput tool's space: it builds in no time, so the workers race for configurations
+    argv = [sys.executable, "-m", "compress.search", "--space", "tools.search_workers:fake",
             "--storage", url, "--trials", "3", "--rounds", "3"]  # fmt: skip
     workers = [
         subprocess.Popen(
@@ -205,12 +238,12 @@ def test_two_workers_share_one_study(tmp_path: Path) -> None:
         _, err = worker.communicate(timeout=240)
         assert worker.returncode == 0, err
     study = optuna.load_study(study_name="mrpc", storage=url)
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    by_worker: dict[str, int] = {}
-    for t in study.trials:
-        if "worker" in t.user_attrs:
-            by_worker[t.user_attrs["worker"]] = by_worker.get(t.user_attrs["worker"], 0) + 1
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert all(t.state in done for t in study.trials)  # pruned: the other one was measuring it
+    measured = [t for t in study.trials if "worker" in t.user_attrs]
+    by_worker = Counter(t.user_attrs["worker"] for t in measured)
     assert sorted(by_worker.values()) == [3, 3], by_worker  # each measured its own three
+    assert len({key(t.params) for t in measured}) == 6  # and never the other's
 
 
 def test_the_layer_that_int8_hurts_most_ranks_first() -> None:
