@@ -12,27 +12,31 @@ from typing import TypeVar
 
 import pytest
 
-from compress.case import Case
-from compress.fingerprint import machine_fingerprint
-from compress.machine import machine_int8_limit, speedup_floor
-from compress.suite import load_suite
-from fixtures.cache import recipe_hash
-from fixtures.chinese_news import load_sogou
-from fixtures.errors import InputError
-from fixtures.glue import load_mrpc, load_mrpc_test
-from fixtures.models import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
-from fixtures.plan import plan_lines, write_ledger
-from fixtures.profiles import PROFILES, Profile, get_profile
-from fixtures.settings import SETTINGS, SETTINGS_KEY, Settings, profile_of, settings_of
-from fixtures.sources import hub_reachable
-from fixtures.tasks import TASKS, load_task
-from fixtures.wikitext import read_wikitext2
+from compress.core.suite import load_suite
+from compress.measure.fingerprint import machine_fingerprint
+from compress.verdict.case import Case
+from compress.verdict.machine import machine_int8_limit, speedup_floor
+from fixtures.data.chinese_news import load_sogou
+from fixtures.data.glue import load_mrpc, load_mrpc_test
+from fixtures.data.tasks import TASKS, load_task
+from fixtures.data.wikitext import read_wikitext2
+from fixtures.plugins.settings import SETTINGS, SETTINGS_KEY, Settings, profile_of, settings_of
+from fixtures.recipes.profiles import PROFILES, Profile, get_profile
+from fixtures.store.cache import recipe_hash
+from fixtures.store.errors import InputError
+from fixtures.store.plan import plan_lines, write_ledger
+from fixtures.store.pretrained import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
+from fixtures.store.sources import hub_reachable
 
-pytest_plugins = ["fixtures.classifiers", "fixtures.pairs", "fixtures.gate"]  # fixtures; the gate
+pytest_plugins = [  # fixtures; the gate
+    "fixtures.plugins.classifiers",
+    "fixtures.plugins.pairs",
+    "fixtures.plugins.gate",
+]
 
 T = TypeVar("T")
 # Default int8 speedup floor: a fraction of what this CPU's int8 GEMM gives over fp32 at a
-# BERT shape (compress.machine), so that one rule holds on AVX2-only and VNNI machines; the
+# BERT shape (compress.verdict.machine), so that one rule holds on AVX2-only and VNNI machines; the
 # minimum keeps "int8 must still help" where the kernels gain little.
 FLOOR_FRACTION = 0.35
 FLOOR_MINIMUM = 1.05
@@ -126,7 +130,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if spec not in ("auto", *WHEEL_MODELS) and Path(spec).expanduser().exists():
             resolve_model(spec)
         if settings.suite:
-            from fixtures.declared import check_suite  # after the plugins (assert rewriting)
+            from fixtures.recipes.declared import (
+                check_suite,  # after the plugins (assert rewriting)
+            )
 
             check_suite(load_suite(settings.suite))
     except InputError as err:
@@ -135,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def settings(pytestconfig: pytest.Config) -> Iterator[Settings]:
-    """The run's validated settings (fixtures.settings)."""
+    """The run's validated settings (fixtures.plugins.settings)."""
     yield settings_of(pytestconfig)
 
 
@@ -252,11 +258,13 @@ def min_speedup_fixture(pytestconfig: pytest.Config) -> Iterator[float]:
 
 @pytest.fixture
 def new_case(request: pytest.FixtureRequest, profile: Profile) -> Iterator[Callable[..., Case]]:
-    """Open this test's case (compress.case.Case), named by the test id:
+    """Open this test's case (compress.verdict.case.Case), named by the test id:
     ``case = new_case(config=..., model={"about": ...}, data=...)``; end with
     ``case.finish(benchmark.extra_info)``, which records the typed result and checks its gates."""
 
-    from fixtures.gate import tally_gates  # a registered plugin: imported once pytest rewrote it
+    from fixtures.plugins.gate import (
+        tally_gates,  # a registered plugin: imported once pytest rewrote it
+    )
 
     strict = settings_of(request.config).strict_quality
     opened: list[Case] = []

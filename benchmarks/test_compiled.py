@@ -1,6 +1,6 @@
 """The int8 path PyTorch is moving to, measured the way it is meant to run: ``torch.compile``
 (Inductor, freezing on) of fp32, of torchao's ``quantize_`` int8 configs and of pt2e int8
-(``X86InductorQuantizer``; static: calibrated on 64 MRPC train pairs), compress.compiled.
+(``X86InductorQuantizer``; static: calibrated on 64 MRPC train pairs), compress.quantize.compiled.
 
 One case per (model, variant, batch), one thread, seq 128: the compiled variant is the
 benchmark row; ``speedup`` is over **compiled fp32** (what a compiled deployment compares to;
@@ -9,7 +9,7 @@ paired and interleaved; compile time (the first call) and preparation time are r
 from steady-state latency; the checkpoint is the quantized module's state dict. MRPC rows at
 batch 1 also record F1 on MRPC test with the paired drop against eager fp32, and agreement / KL
 to eager fp32 over every held-out pair, scored by the compiled variant itself (one padded pair
-per call). Every method of compress.compiled in Inductor's default mode; which rows run is the
+per call). Every method of quantize.compiled in Inductor's default mode; which rows run is the
 profile's (quick: MRPC at batch 1, three methods).
 Run this file serially (never under xdist).
 """
@@ -22,7 +22,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from compress.compiled import (
+from compress.measure.meters import serialized_size
+from compress.quantize.compiled import (
     METHODS,
     CompileConfig,
     CompiledModel,
@@ -30,13 +31,12 @@ from compress.compiled import (
     ToolchainMissing,
     compile_model,
 )
-from compress.evaluate import forward_fn
-from compress.measure import serialized_size
-from compress.runner import run_compression
-from fixtures.bert import synthetic_batch
-from fixtures.pairs import Pair
-from fixtures.profiles import Profile
-from fixtures.settings import profile_of
+from compress.train.evaluate import forward_fn
+from compress.verdict.runner import run_compression
+from fixtures.models.bert import synthetic_batch
+from fixtures.plugins.pairs import Pair
+from fixtures.plugins.settings import profile_of
+from fixtures.recipes.profiles import Profile
 
 pytestmark = pytest.mark.timed
 

@@ -1,11 +1,11 @@
-"""Your model, your data: cases generated from a suite file (compress.suite, docs/suite.md).
+"""Your model, your data: cases generated from a suite file (compress.core.suite, docs/suite.md).
 
 ``pytest benchmarks --suite FILE`` runs one case per declared (model, method, batch size) and
 nothing else; without ``--suite`` this module runs ``benchmarks/suites/mrpc.toml``: the MRPC
 classifier the suite fine-tunes, exported to a directory as a user's model would be, beside
 the built-in MRPC cases of the same run.
 
-Each case: the method's model (fixtures.int8_methods) timed on the first ``batch`` rows of the
+Each case: the method's model (models.int8_methods) timed on the first ``batch`` rows of the
 evaluation file, padded to the model's max length, as the benchmark row; the paired,
 interleaved speedup over eager fp32 with its CI (one thread; compiled variants too: the
 reference is the model as the user runs it now) gated at the model's ``min_speedup`` or the
@@ -26,23 +26,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from compress.compiled import CompileError, ToolchainMissing
-from compress.evaluate import forward_fn
-from compress.measure import percentiles, serialized_size
-from compress.memory import peak_memory
-from compress.runner import timed_speedup
-from compress.suite import DeclaredModel, Suite, load_suite
-from fixtures.classifiers import TaskClassifier
-from fixtures.declared import (
+from compress.core.suite import DeclaredModel, Suite, load_suite
+from compress.measure.memory import peak_memory
+from compress.measure.meters import percentiles, serialized_size
+from compress.quantize.compiled import CompileError, ToolchainMissing
+from compress.train.evaluate import forward_fn
+from compress.verdict.runner import timed_speedup
+from fixtures.models.int8_methods import COMPILED, Built, build_int8
+from fixtures.models.task import TaskClassifier
+from fixtures.plugins.settings import settings_of
+from fixtures.recipes.declared import (
     calibration_batches,
     check_suite,
     declared_classifier,
     export_classifier,
     fine_pruned,
 )
-from fixtures.int8_methods import COMPILED, Built, build_int8
-from fixtures.profiles import Profile
-from fixtures.settings import settings_of
+from fixtures.recipes.profiles import Profile
 
 pytestmark = pytest.mark.timed
 

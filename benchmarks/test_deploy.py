@@ -1,7 +1,7 @@
 """What a deployment decision needs beyond the median latency: memory, tail latency, scaling.
 
 - Peak memory: a fresh process loads the saved fp32 or int8 model and serves 5 forwards
-  (compress.memory); the case records the process peak, the model's part of it (peak minus the
+  (measure.memory); the case records the process peak, the model's part of it (peak minus the
   same process before loading), and the int8/fp32 ratios. The reference text's "int8 is about
   four times smaller in memory" is checked by reading ``model_rss_ratio``; the gate only asks
   that int8 needs less than fp32, for the model part and for the whole process.
@@ -18,14 +18,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compress.evaluate import forward_fn
-from compress.measure import available_cores, percentiles
-from compress.memory import peak_memory
-from compress.runner import timed_speedup
-from fixtures.bert import synthetic_batch
-from fixtures.pairs import Pair
-from fixtures.profiles import Profile
-from fixtures.settings import profile_of
+from compress.measure.memory import peak_memory
+from compress.measure.meters import available_cores, percentiles
+from compress.train.evaluate import forward_fn
+from compress.verdict.runner import timed_speedup
+from fixtures.models.bert import synthetic_batch
+from fixtures.plugins.pairs import Pair
+from fixtures.plugins.settings import profile_of
+from fixtures.recipes.profiles import Profile
 
 pytestmark = pytest.mark.timed
 

@@ -7,11 +7,11 @@ Two cases, each over several seeds (mean ± std, because single distillation run
   MiniLM teacher (the session fixture ``mrpc_classifier``), distilled on MRPC train, scored
   on MRPC test (dev when the test file is absent); mix ``soft-target+aug`` distils on MRPC
   train plus 4 augmented copies labelled by the teacher (TinyBERT-style,
-  ``fixtures.distill.MRPC_AUGMENTED``).
+  ``fixtures.recipes.distill.MRPC_AUGMENTED``).
 
-Cases (compress.case): ``test_kd_quality[<case>-<mix>]`` times the seed-0 student's whole
+Cases (compress.verdict.case): ``test_kd_quality[<case>-<mix>]`` times the seed-0 student's whole
 eval pass and records every seed's quality, fp32 and with dynamic int8 on top: seed means with
-their t-intervals (``compress.stats.seed_summary``), gated where the suite has a bar (int8
+their t-intervals (``compress.core.stats.seed_summary``), gated where the suite has a bar (int8
 costs the student <= 2 pt; a mix trails CE-only by <= 3 pt; the issue's target, the int8
 student <= 2 pt below the fp32 teacher, for the mixes that meet it; each pt figure's CI comes
 from the per-seed differences). ``test_kd_speed[<case>-fp32|int8]`` times the student's
@@ -20,7 +20,7 @@ forward and gates its paired speedup vs the fp32 teacher and its size.
 Which mixes run: ``COMPRESS_BENCH_KD_GRID=ci`` (default: every mix for digits; CE-only,
 soft-target and all combined for MRPC) or ``full`` (every mix for both; the augmented MRPC
 mix alone takes ~18 min on 2 cores cold, so CI leaves it out);
-seeds per mix come from the --profile (``fixtures.profiles``). Students are cached by recipe
+seeds per mix come from the --profile (``fixtures.recipes.profiles``). Students are cached by recipe
 hash. Run serially.
 """
 
@@ -36,16 +36,22 @@ import pytest
 import torch
 from torch import nn
 
-from compress.case import FRACTION_TOLERANCE, Case
-from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
-from compress.gates import QUALITY_TOLERANCE_PTS
-from compress.measure import count_parameters, pinned_threads, serialized_size, training_threads
-from compress.quantize import DynamicQuantConfig, quantize_dynamic
-from compress.results import Direction, Metric
-from compress.runner import run_compression
-from compress.stats import seed_summary
-from fixtures.digits import DigitsSplit, batches
-from fixtures.distill import (
+from compress.core.stats import seed_summary
+from compress.measure.meters import (
+    count_parameters,
+    pinned_threads,
+    serialized_size,
+    training_threads,
+)
+from compress.quantize.dynamic import DynamicQuantConfig, quantize_dynamic
+from compress.train.evaluate import EvalResult, evaluate_classifier, forward_fn
+from compress.verdict.case import FRACTION_TOLERANCE, Case
+from compress.verdict.gates import QUALITY_TOLERANCE_PTS
+from compress.verdict.results import Direction, Metric
+from compress.verdict.runner import run_compression
+from fixtures.plugins.settings import settings_of
+from fixtures.recipes.digits import DigitsSplit, batches
+from fixtures.recipes.distill import (
     DIGITS_MIXES,
     MRPC_AUGMENTED,
     MRPC_MIXES,
@@ -58,8 +64,7 @@ from fixtures.distill import (
     distilled_digits_student,
     mix_config,
 )
-from fixtures.profiles import Profile
-from fixtures.settings import settings_of
+from fixtures.recipes.profiles import Profile
 
 pytestmark = pytest.mark.timed
 
@@ -319,7 +324,7 @@ def test_kd_speed(
     )
 
 
-# The losses each mix's name promises (compress.distill.LOSSES with a weight above zero).
+# The losses each mix's name promises (compress.distill.kd.LOSSES with a weight above zero).
 MIX_LOSSES = {
     "ce-only": {"ce"},
     "soft-target": {"ce", "kd"},

@@ -32,14 +32,14 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
-from compress.case import Case
-from compress.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
-from compress.measure import (
+from compress.core.stats import accuracy, speedup_ci
+from compress.measure.meters import (
     paired_speedup,
     pinned_threads,
     serialized_size,
 )
-from compress.prune import (
+from compress.prune.sparse import SparsityReport, sparse_size, sparsity_report
+from compress.prune.unstructured import (
     PruneConfig,
     make_permanent,
     n_m_mask,
@@ -47,12 +47,12 @@ from compress.prune import (
     prune_targets,
     units_to_prune,
 )
-from compress.results import Metric
-from compress.sparse import SparsityReport, sparse_size, sparsity_report
-from compress.stats import accuracy, speedup_ci
-from fixtures.digits import DigitsRecipe, DigitsSplit, batches
-from fixtures.profiles import Profile
-from fixtures.settings import profile_of
+from compress.train.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
+from compress.verdict.case import Case
+from compress.verdict.results import Metric
+from fixtures.plugins.settings import profile_of
+from fixtures.recipes.digits import DigitsRecipe, DigitsSplit, batches
+from fixtures.recipes.profiles import Profile
 
 pytestmark = pytest.mark.timed
 
@@ -256,7 +256,7 @@ class ClassifierQuality:
     """A pruned fine-tuned classifier scored like every other (TaskClassifier.record_quality):
     drops on the verdict split with the constant predictor's floor, fidelity over the pool."""
 
-    clf: Any  # fixtures.classifiers.TaskClassifier
+    clf: Any  # fixtures.models.task.TaskClassifier
 
     def record(self, run: Case, model: nn.Module) -> None:
         result = self.clf.score(model, run.id)

@@ -1,14 +1,14 @@
 """Structured fine-pruning of MiniLM-L6: heads and FFN neurons pruned, then physically removed.
 
 The task is ``--task`` (default MRPC; conftest ``task_classifier`` is the fine-tuned model and
-the distillation teacher). ``RECIPES`` (``fixtures.fine_prune``, cached by recipe hash; cubic
+the distillation teacher). ``RECIPES`` (``recipes.fine_prune``, cached by recipe hash; cubic
 schedule, distillation from the fine-tuned model; ``COMPRESS_BENCH_FINE_PRUNE`` picks them):
 
 - ``taylor`` (CI): from the fine-tuned model, first-order Taylor scores;
 - ``movement``: from the pretrained model, movement scores accumulated while fine-tuning on the
   task (Sanh et al. 2020, as nn_pruning did).
 
-Cases (compress.case):
+Cases (compress.verdict.case):
 
 - ``test_fine_pruned[<recipe>-fp32]`` / ``[<recipe>-int8]``: one forward of the compacted
   model (and of its dynamic int8 twin) on a dev batch of 8 padded to 128 tokens, 1 thread.
@@ -35,16 +35,14 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
-from compress.case import Case
-from compress.evaluate import EvalResult, forward_fn, logits_of
-from compress.fine_prune import StructuredPruneConfig, gradient_scores
-from compress.measure import (
+from compress.measure.meters import (
     count_parameters,
     pinned_threads,
     serialized_size,
     training_threads,
 )
-from compress.prune_structured import (
+from compress.prune.fine_prune import StructuredPruneConfig, gradient_scores
+from compress.prune.structured import (
     Gates,
     Masks,
     compact,
@@ -53,13 +51,15 @@ from compress.prune_structured import (
     select_masks,
     shape_report,
 )
-from compress.quantize import DynamicQuantConfig, quantize_dynamic
-from compress.runner import run_compression
-from fixtures.bert import encode_pairs
-from fixtures.fine_prune import FinePrunedModel, fine_pruned_classifier
-from fixtures.models import resolve_model
-from fixtures.profiles import Profile
-from fixtures.settings import FINE_PRUNE_RECIPES, Settings, settings_of
+from compress.quantize.dynamic import DynamicQuantConfig, quantize_dynamic
+from compress.train.evaluate import EvalResult, forward_fn, logits_of
+from compress.verdict.case import Case
+from compress.verdict.runner import run_compression
+from fixtures.models.bert import encode_pairs
+from fixtures.plugins.settings import FINE_PRUNE_RECIPES, Settings, settings_of
+from fixtures.recipes.fine_prune import FinePrunedModel, fine_pruned_classifier
+from fixtures.recipes.profiles import Profile
+from fixtures.store.pretrained import resolve_model
 
 pytestmark = pytest.mark.timed
 

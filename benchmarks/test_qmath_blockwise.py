@@ -1,11 +1,11 @@
-"""Reconstruction error vs block size on real pretrained weights (compress.qmath).
+"""Reconstruction error vs block size on real pretrained weights (compress.quantize.qmath).
 
 Rows: symmetric int8 and int4 of every encoder Linear weight of all-MiniLM-L6-v2, per tensor,
 per output channel, and in blocks of 256, 128, 64 and 32 along the input dimension, plus
 fixed-point rows (every scale rounded up to a power of two, ``QuantSpec.fixed_point``) that
 record and bound what that constraint costs against the float-scale row; each row
 times quantize + dequantize of all matrices on one thread and records the error (SQNR, MSE,
-max error) and the packed size as typed metrics (compress.case). The groupings are nested
+max error) and the packed size as typed metrics (compress.verdict.case). The groupings are nested
 (each one refines the previous), so within one bit width the error should not grow as blocks
 get smaller; the rows assert it. Block 256 does not divide the 384-wide rows, so those end in
 a zero-padded block (the packed size_bytes do not count the padding).
@@ -22,11 +22,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from compress.case import Case
-from compress.measure import pinned_threads
-from compress.qmath import QTensor, QuantSpec, dequantize, quantize, sqnr_db
-from fixtures.errors import SourceUnavailable
-from fixtures.models import WHEEL_MODELS, resolve_model
+from compress.measure.meters import pinned_threads
+from compress.quantize.qmath import QTensor, QuantSpec, dequantize, quantize, sqnr_db
+from compress.verdict.case import Case
+from fixtures.store.errors import SourceUnavailable
+from fixtures.store.pretrained import WHEEL_MODELS, resolve_model
 
 pytestmark = pytest.mark.timed
 MODEL = "minilm-l6"

@@ -13,15 +13,20 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from compress.evaluate import evaluate_classifier, forward_fn, logits_of
-from compress.gates import HEADLINE_SPEED_TOLERANCE
-from compress.measure import count_parameters, linear_weight_bytes, pinned_threads, serialized_size
-from compress.quantize import DynamicQuantConfig
-from compress.runner import run_compression
-from compress.serialize import load_quantized, save_quantized
-from fixtures.bert import synthetic_batch
-from fixtures.pairs import Pair
-from fixtures.profiles import Profile
+from compress.measure.meters import (
+    count_parameters,
+    linear_weight_bytes,
+    pinned_threads,
+    serialized_size,
+)
+from compress.quantize.dynamic import DynamicQuantConfig
+from compress.quantize.serialize import load_quantized, save_quantized
+from compress.train.evaluate import evaluate_classifier, forward_fn, logits_of
+from compress.verdict.gates import HEADLINE_SPEED_TOLERANCE
+from compress.verdict.runner import run_compression
+from fixtures.models.bert import synthetic_batch
+from fixtures.plugins.pairs import Pair
+from fixtures.recipes.profiles import Profile
 
 pytestmark = pytest.mark.timed
 LINEAR_RATIO = (0.24, 0.27)  # int8 weights + scales vs fp32 weights: 1/4 plus a little

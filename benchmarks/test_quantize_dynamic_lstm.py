@@ -4,7 +4,7 @@ Reference (PyTorch's dynamic quantization tutorial, word_language_model LSTM, 33
 ninp 512, nhid 256, 5 layers): size 113.9 -> 79.7 MB, loss 5.167 -> 5.168, eval 203 s -> 110 s.
 Here the model is trained from scratch (a smaller recipe, see LMRecipe) on the data available;
 every result says which files it was trained and evaluated on. Each case records its typed
-metrics with the case runner (compress.case): losses in nats/token, the loss change gated at
+metrics with the case runner (compress.verdict.case): losses in nats/token, the loss change gated at
 0.02, the agreement of int8's next-word predictions with fp32's and their mean KL over the
 same tokens (CIs from a bootstrap over bptt windows), the paired speedup gated at the
 int8 floor, checkpoint sizes. Runs on one thread, serially.
@@ -21,21 +21,27 @@ from pathlib import Path
 import pytest
 import torch
 
-from compress.case import Case
-from compress.measure import (
+from compress.measure.meters import (
     count_parameters,
     expected_dynamic_int8_size,
     pinned_threads,
     serialized_size,
     training_threads,
 )
-from compress.onnx_runtime import OrtConfig, OrtLM, export_onnx_lm, onnx_file_size, ort_quantize
-from compress.quality import stream_fidelity
-from compress.quantize import quantize_dynamic
-from fixtures.lstm_lm import LMConfig, RNNModel, TrainedLM, evaluate_lm, window_logits
-from fixtures.pairs import LSTM_QUANT as QUANT
-from fixtures.profiles import Profile
-from fixtures.wikitext import WikiText2
+from compress.quantize.dynamic import quantize_dynamic
+from compress.quantize.onnx_runtime import (
+    OrtConfig,
+    OrtLM,
+    export_onnx_lm,
+    onnx_file_size,
+    ort_quantize,
+)
+from compress.verdict.case import Case
+from compress.verdict.quality import stream_fidelity
+from fixtures.data.wikitext import WikiText2
+from fixtures.plugins.pairs import LSTM_QUANT as QUANT
+from fixtures.recipes.lstm_lm import LMConfig, RNNModel, TrainedLM, evaluate_lm, window_logits
+from fixtures.recipes.profiles import Profile
 
 pytestmark = pytest.mark.timed
 

@@ -6,7 +6,7 @@ ONNX Runtime fp32, dynamic and static QDQ; torchao's ``quantize_`` int8 configs 
 method: the forward of one dev batch (8 pairs, 128 tokens) on one thread. Each case records
 F1 and accuracy on MRPC test (dev without the test file) with the F1 drop against torch fp32
 (paired CI), agreement and KL to fp32 over every held-out pair, the paired, interleaved
-speedup over torch fp32 on that batch, and the serialized size (compress.case).
+speedup over torch fp32 on that batch, and the serialized size (compress.verdict.case).
 Run this file serially (never under xdist).
 """
 
@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from compress.evaluate import forward_fn
-from compress.fingerprint import machine_fingerprint
-from compress.machine import has_int8_dot_product
-from compress.measure import serialized_size
-from compress.runner import run_compression
-from fixtures.int8_methods import Built, build_int8
-from fixtures.profiles import Profile
-from fixtures.qat_bert import BertQATRecipe, qat_classifier
+from compress.measure.fingerprint import machine_fingerprint
+from compress.measure.meters import serialized_size
+from compress.train.evaluate import forward_fn
+from compress.verdict.machine import has_int8_dot_product
+from compress.verdict.runner import run_compression
+from fixtures.models.int8_methods import Built, build_int8
+from fixtures.recipes.profiles import Profile
+from fixtures.recipes.qat_bert import BertQATRecipe, qat_classifier
 
 pytestmark = pytest.mark.timed
 

@@ -2,7 +2,7 @@
 
 One row per case: the int8 forward of 64 test images on one thread. Each case records the
 paired, interleaved fp32/int8 speedup on that batch, accuracy on the 450-image test split
-before and after with the drop's paired CI, and checkpoint sizes (compress.case). Run this
+before and after with the drop's paired CI, and checkpoint sizes (compress.verdict.case). Run this
 file serially (never under xdist).
 """
 
@@ -13,13 +13,13 @@ import time
 import pytest
 from torch import nn
 
-from compress.evaluate import EvalResult, evaluate_classifier, forward_fn
-from compress.measure import serialized_size
-from compress.qat import QATConfig, train_qat
-from compress.quantize_static import StaticQuantConfig, quantize_static
-from compress.runner import Scored, run_compression
-from compress.stats import accuracy
-from fixtures.digits import (
+from compress.core.stats import accuracy
+from compress.measure.meters import serialized_size
+from compress.quantize.qat import QATConfig, train_qat
+from compress.quantize.static import StaticQuantConfig, quantize_static
+from compress.train.evaluate import EvalResult, evaluate_classifier, forward_fn
+from compress.verdict.runner import Scored, run_compression
+from fixtures.recipes.digits import (
     FUSE,
     DigitsRecipe,
     DigitsSplit,

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from compress.gates import QUALITY_TOLERANCE_PTS, SPEED_TOLERANCE
-from compress.results import Metric
-from compress.search import answer, run_search
-from compress.search_report import SearchReport, describe, render_markdown
-from compress.search_space import Evaluation, SearchConfig, dominates
-from compress.stats import Interval
-from fixtures.profiles import Profile
-from fixtures.search_space import mrpc
+from compress.core.stats import Interval
+from compress.search.report import SearchReport, describe, render_markdown
+from compress.search.run import answer, run_search
+from compress.search.space import Evaluation, SearchConfig, dominates
+from compress.verdict.gates import QUALITY_TOLERANCE_PTS, SPEED_TOLERANCE
+from compress.verdict.results import Metric
+from fixtures.recipes.profiles import Profile
+from fixtures.search.mrpc import mrpc
 
 pytestmark = pytest.mark.timed
 

@@ -1,10 +1,15 @@
 """compress: small, tested compression routines measured by the compress-bench suite.
 
-One module per technique, each with a validated frozen dataclass config and functions that
-return a new model (never mutating their input): ``quantize`` (dynamic int8), ``quantize_static``
-(post-training static int8 with calibration), ``qat`` (quantization-aware training), ``qmath``
-(the linear quantization arithmetic), plus ``measure``, ``evaluate``, ``serialize``,
-``fingerprint`` and ``compare``; ``quantize_torchao`` and ``onnx_runtime`` are the peers.
+Subpackages, by layer (a package imports only its own layer's and lower layers' packages;
+tools/layers.py checks it, docs/architecture.md draws it):
+
+0. ``core``: errors, validated configs, statistics, strict text and suite files.
+1. ``measure`` (sizes, latency, memory, fingerprint) and ``train`` (the loop, evaluation).
+2. Techniques, one API shape (a frozen config in, a new model out): ``quantize``, ``prune``,
+   ``distill``.
+3. ``verdict``: typed results, the case and runner, in-run gates.
+4. ``report``: one run's tables and page.
+5. ``compare`` (run against run), ``history`` (across nights), ``search`` (accuracy budget).
 """
 
 import logging

@@ -8,8 +8,8 @@ import copy
 import json
 from pathlib import Path
 
-from compress.results import CaseResult, Metric, record
-from compress.stats import Interval
+from compress.core.stats import Interval
+from compress.verdict.results import CaseResult, Metric, record
 
 VNNI = {
     "cpu_model": "Fast CPU",

@@ -9,13 +9,18 @@ import pytest
 import torch
 from transformers import BertTokenizerFast
 
-from compress.augment import UNLABELED, AugmentConfig, augment_texts, word_neighbours
-from compress.distill import DistillConfig, TeacherTargets, distillation_loss, fill_teacher_labels
-from compress.measure import pinned_threads
-from fixtures.bert import TINY, random_classifier
-from fixtures.distill import MrpcDistillation
-from fixtures.glue import PairSplit
-from fixtures.models import ModelSource
+from compress.distill.augment import UNLABELED, AugmentConfig, augment_texts, word_neighbours
+from compress.distill.kd import (
+    DistillConfig,
+    TeacherTargets,
+    distillation_loss,
+    fill_teacher_labels,
+)
+from compress.measure.meters import pinned_threads
+from fixtures.data.glue import PairSplit
+from fixtures.models.bert import TINY, random_classifier
+from fixtures.recipes.distill import MrpcDistillation
+from fixtures.store.pretrained import ModelSource
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compress.change import SCORES
-from compress.resultfile import load
-from compress.results import CaseResult, Metric, decode_labels
+from compress.verdict.change import SCORES
+from compress.verdict.resultfile import load
+from compress.verdict.results import CaseResult, Metric, decode_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = sorted(ROOT.glob("results/*/*_baseline-*.json"))

@@ -1,4 +1,4 @@
-"""fixtures.bert: Encoded batch dicts cut from a padded split; encode_texts by hand."""
+"""fixtures.models.bert: Encoded batch dicts cut from a padded split; encode_texts by hand."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.bert import Encoded, encode_pairs, encode_texts
-from fixtures.chinese_bert import SPECIAL_TOKENS, build_tokenizer
-from fixtures.glue import PairSplit
+from fixtures.data.glue import PairSplit
+from fixtures.models.bert import Encoded, encode_pairs, encode_texts
+from fixtures.recipes.chinese_bert import SPECIAL_TOKENS, build_tokenizer
 
 
 def _encoded() -> Encoded:

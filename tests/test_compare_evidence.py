@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compress.compare import compare
-from compress.compare_cli import main
-from compress.compare_rules import Options
-from compress.compare_table import Row
-from compress.resultfile import committed_baseline, load
-from compress.results import CaseResult, Metric, encode_labels, record
-from compress.stats import Interval, f1_binary
+from compress.compare.cli import main
+from compress.compare.judge import compare
+from compress.compare.rules import Options
+from compress.core.stats import Interval, f1_binary
+from compress.report.compare_table import Row
+from compress.verdict.resultfile import committed_baseline, load
+from compress.verdict.results import CaseResult, Metric, encode_labels, record
 
 CASE = "benchmarks/test_q.py::test_int8[mrpc]"
 VNNI = {"cpu_model": "CPU", "isa": ["avx2", "avx512_vnni"], "quantized_engine": "x86"}

@@ -1,4 +1,4 @@
-"""compress.compare_html: the comparison page, built from compress.compare's own rows."""
+"""compress.compare.html: the comparison page, built from compress.compare's own rows."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import copy
 import re
 from pathlib import Path
 
-from compress.compare import compare
-from compress.compare_cli import main
-from compress.compare_html import SUMMARY, compare_page, counts, machine_sentence
-from compress.compare_rules import Options
-from compress.resultfile import from_doc, load
+from compress.compare.cli import main
+from compress.compare.html import SUMMARY, compare_page, counts, machine_sentence
+from compress.compare.judge import compare
+from compress.compare.rules import Options
+from compress.verdict.resultfile import from_doc, load
 from tests.pages_data import runs
 
 EXPECTED = {"regression": 2, "improved": 1, "inconclusive": 1, "missing": 1}

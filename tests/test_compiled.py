@@ -1,4 +1,4 @@
-"""The compiled path (compress.compiled) on a tiny random-init BERT: every variant compiles,
+"""The compiled path (quantize.compiled) on a tiny random-init BERT: every variant compiles,
 stays close to fp32, keeps its input untouched, refuses other shapes and bad configs, and names
 the model and method when a step fails. Real compiles: a few seconds each."""
 
@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from compress import compiled as cc
-from compress.compiled import CompileConfig, CompileError, ToolchainMissing, compile_model
-from compress.evaluate import evaluate_classifier, logits_of
-from compress.measure import serialized_size
-from fixtures.bert import TINY, Encoded, random_classifier, synthetic_batch
+from compress.measure.meters import serialized_size
+from compress.quantize import compiled as cc
+from compress.quantize.compiled import CompileConfig, CompileError, ToolchainMissing, compile_model
+from compress.train.evaluate import evaluate_classifier, logits_of
+from fixtures.models.bert import TINY, Encoded, random_classifier, synthetic_batch
 
 SHAPE = (2, 16)
 # Inductor writes C++: without a compiler those tests skip, saying what to install (.ci/run
@@ -65,7 +65,7 @@ def test_variant_compiles_and_stays_close(tiny, example, built, method: str) -> 
     tolerance = 1e-4 if method == "fp32" else 0.25  # int8 of a random model: loose, not free
     assert (out - reference).abs().max().item() < tolerance * max(1.0, reference.abs().max())
     assert model.compile_s > 0 and model.prepare_s >= 0
-    assert model.eval() is model and not model.training  # as compress.evaluate calls it
+    assert model.eval() is model and not model.training  # as compress.train.evaluate calls it
     with pytest.raises(ValueError, match="compiled for inference"):
         model.train()
     for key, value in tiny.state_dict().items():

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from compress.augment import AugmentConfig
-from compress.distill import DistillConfig
-from compress.fine_prune import StructuredPruneConfig
-from compress.onnx_runtime import OrtConfig
-from compress.prune import PruneConfig
-from compress.qat import QATConfig
-from compress.quantize import DynamicQuantConfig
-from compress.quantize_static import StaticQuantConfig
-from compress.quantize_torchao import TorchaoConfig
-from compress.search_space import SearchConfig
-from compress.train import OptimConfig
-from fixtures.digits import FUSE
+from compress.distill.augment import AugmentConfig
+from compress.distill.kd import DistillConfig
+from compress.prune.fine_prune import StructuredPruneConfig
+from compress.prune.unstructured import PruneConfig
+from compress.quantize.dynamic import DynamicQuantConfig
+from compress.quantize.onnx_runtime import OrtConfig
+from compress.quantize.qat import QATConfig
+from compress.quantize.static import StaticQuantConfig
+from compress.quantize.torchao_configs import TorchaoConfig
+from compress.search.space import SearchConfig
+from compress.train.loop import OptimConfig
+from fixtures.recipes.digits import FUSE
 
 CONFIGS = [
     AugmentConfig(copies=2),

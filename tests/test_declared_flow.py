@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compress.resultfile import load
+from compress.verdict.resultfile import load
 from tests.test_suite import SUITE, make_model, make_tsv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from compress.distill import (
+from compress.distill.kd import (
     DistillConfig,
     distill,
     distillation_loss,
@@ -20,11 +20,11 @@ from compress.distill import (
     student_from_teacher,
     teacher_targets,
 )
-from compress.distill_losses import soft_target_loss
-from compress.measure import pinned_threads
-from fixtures.bert import TINY, random_classifier, synthetic_batch
-from fixtures.digits import DigitsCNN
-from fixtures.distill import (
+from compress.distill.losses import soft_target_loss
+from compress.measure.meters import pinned_threads
+from fixtures.models.bert import TINY, random_classifier, synthetic_batch
+from fixtures.recipes.digits import DigitsCNN
+from fixtures.recipes.distill import (
     CNNRecipe,
     StudentCNN,
     TeacherCNN,

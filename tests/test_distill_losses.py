@@ -1,4 +1,4 @@
-"""Distillation losses (compress.distill_losses): bad input, and values computed by hand."""
+"""Distillation losses (compress.distill.losses): bad input, and values computed by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from compress.distill_losses import (
+from compress.distill.losses import (
     cosine_hidden_loss,
     feature_adapter,
     mse_feature_loss,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from compress.report import main
+from compress.report.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "results.md"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from compress.evaluate import classification_metrics, evaluate_classifier
+from compress.train.evaluate import classification_metrics, evaluate_classifier
 
 
 def test_metrics_match_hand_computed_values() -> None:

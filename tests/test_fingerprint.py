@@ -1,4 +1,4 @@
-"""Tests for compress.fingerprint: cpuinfo parsing, the fingerprint dict, its id and its diff."""
+"""compress.measure.fingerprint: cpuinfo parsing, the fingerprint dict, its id and its diff."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from compress import fingerprint as fpmod
-from compress.fingerprint import (
+from compress.measure import fingerprint as fpmod
+from compress.measure.fingerprint import (
     capped_isa,
     fingerprint_diff,
     fingerprint_id,
@@ -158,7 +158,8 @@ def test_uninstalled_package_version_is_none(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_heavy_packages_not_imported() -> None:
     code = (
-        "import sys; from compress.fingerprint import machine_fingerprint; machine_fingerprint(); "
+        "import sys; from compress.measure.fingerprint import machine_fingerprint; "
+        "machine_fingerprint(); "
         "print(sorted(m for m in ('transformers', 'onnxruntime', 'sklearn') if m in sys.modules))"
     )
     out = subprocess.run(

@@ -1,4 +1,4 @@
-"""``pytest benchmarks --benchmark-compare`` runs the typed gate (fixtures.gate): a real pytest
+"""``pytest benchmarks --benchmark-compare`` runs the typed gate (plugins.gate): a real pytest
 run in a subprocess, with a one-case benchmark module and a baseline it writes itself."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULE = """
 import os
 import pytest
-from compress.results import CaseResult, Metric, record
+from compress.verdict.results import CaseResult, Metric, record
 
 @pytest.mark.parametrize("task", os.environ.get("GATE_TASKS", "mrpc,sst2").split(","))
 def test_case(benchmark, task):
@@ -52,7 +52,7 @@ def _pytest(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
         "pytest",
         "benchmarks",
         "-p",
-        "fixtures.gate",
+        "fixtures.plugins.gate",
         "-p",
         "no:cacheprovider",
         "-p",
@@ -130,7 +130,7 @@ class _Reporter:
 
 
 class _Config:
-    """What fixtures.gate's tally reads of a pytest.Config: its stash and the reporter."""
+    """What fixtures.plugins.gate's tally reads of a pytest.Config: its stash and the reporter."""
 
     def __init__(self, reporter: _Reporter) -> None:
         self.stash = pytest.Stash()
@@ -143,7 +143,7 @@ class _Config:
 
 
 def test_the_last_line_counts_every_in_run_gate() -> None:
-    from fixtures.gate import pytest_unconfigure, tally_gates
+    from fixtures.plugins.gate import pytest_unconfigure, tally_gates
 
     reporter = _Reporter()
     config = _Config(reporter)

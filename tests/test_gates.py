@@ -1,4 +1,4 @@
-"""compress.gates: CI-based speed and quality gates, and the re-measuring of a straddling CI."""
+"""compress.verdict.gates: CI-based speed and quality gates, re-measuring of a straddling CI."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
-from compress import gates
-from compress.measure import Speedup, Timing
-from compress.results import Metric
-from compress.stats import Interval, f1_binary
+from compress.core.stats import Interval, f1_binary
+from compress.measure.meters import Speedup, Timing
+from compress.verdict import gates
+from compress.verdict.results import Metric
 
 
 def _speedup(ratios: list[float]) -> Speedup:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import glue
-from fixtures.errors import InputError, SourceUnavailable
-from fixtures.glue import PairSplit, find_mrpc_dir, load_mrpc, read_mrpc_tsv
-from fixtures.sources import OFFLINE_VARS
+from fixtures.data import glue
+from fixtures.data.glue import PairSplit, find_mrpc_dir, load_mrpc, read_mrpc_tsv
+from fixtures.store.errors import InputError, SourceUnavailable
+from fixtures.store.sources import OFFLINE_VARS
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
 ROWS = [

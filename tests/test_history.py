@@ -10,21 +10,12 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from compress.history import (
-    HistoryError,
-    HistoryWarning,
-    Point,
-    Series,
-    changes,
-    connect,
-    ingest,
-    main,
-    series,
-)
-from compress.history_db import SCHEMA_VERSION as SCHEMA_VERSION_DB
-from compress.history_db import schema_table
-from compress.results import SCHEMA_VERSION, CaseResult, Metric, record
-from compress.stats import Interval
+from compress.core.stats import Interval
+from compress.history.changes import Point, Series, changes, series
+from compress.history.cli import main
+from compress.history.db import SCHEMA_VERSION as SCHEMA_VERSION_DB
+from compress.history.db import HistoryError, HistoryWarning, connect, ingest, schema_table
+from compress.verdict.results import SCHEMA_VERSION, CaseResult, Metric, record
 
 FP = {"cpu_model": "CPU", "isa": ["avx2", "avx512f", "avx512bw", "avx512_vnni"], "id": "f1"}
 BENCH = "benchmarks/test_x.py::test_speed[a]"

@@ -1,4 +1,4 @@
-"""compress.history_plot: the history page links each series to its runs and colours the
+"""compress.history.plot: the history page links each series to its runs and colours the
 change points as the comparison page colours verdicts."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from compress.history import main
-from compress.html_style import VERDICT_COLOURS
+from compress.history.cli import main
+from compress.report.style import VERDICT_COLOURS
 from tests.test_history import _nights, _noisy
 
 

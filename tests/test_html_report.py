@@ -1,5 +1,5 @@
-"""compress.html_report: one self-contained page per run, a Pareto plot per model and task,
-human tables (compress.tables_html)."""
+"""compress.report.html: one self-contained page per run, a Pareto plot per model and task,
+human tables (compress.report.tables_html)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import base64
 import re
 from pathlib import Path
 
-from compress.html_report import machine_matrix, render_html
-from compress.pareto import pareto_groups
-from compress.report import main
-from compress.resultfile import load
-from compress.tables_html import human_table
+from compress.report.cli import main
+from compress.report.html import machine_matrix, render_html
+from compress.report.pareto import pareto_groups
+from compress.report.tables_html import human_table
+from compress.verdict.resultfile import load
 from tests.pages_data import TASKS, VNNI, baseline_cases, runs, write
 
 AVX2 = {"cpu_model": "Old CPU", "isa": ["avx2", "fma"]}
@@ -67,7 +67,7 @@ def test_cli_writes_the_page(tmp_path: Path, capsys) -> None:
 
 
 def test_the_committed_baseline_gets_a_plot_per_model_and_task() -> None:
-    """The grouping rule on the suite's real provenance (compress.pareto)."""
+    """The grouping rule on the suite's real provenance (compress.report.pareto)."""
     [baseline] = sorted(Path(__file__).resolve().parents[1].glob("results/*/*_baseline-quick.json"))
     groups = {task.title: task.quality for task in pareto_groups(load(baseline))}
     assert groups == {

@@ -1,8 +1,8 @@
-"""compress.labels: short human labels for metric names, with units; headline columns."""
+"""compress.report.labels: short human labels for metric names, with units; headline columns."""
 
 from __future__ import annotations
 
-from compress.labels import HEADLINE_COLUMNS, header, headline, label
+from compress.report.labels import HEADLINE_COLUMNS, header, headline, label
 
 
 def test_registered_names_and_suffix_rules() -> None:

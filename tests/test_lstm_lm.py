@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from compress._torch_ao import nnqd
-from compress.errors import InputError
-from compress.quantize import DynamicQuantConfig, quantize_dynamic
-from fixtures import lstm_lm
-from fixtures.lstm_lm import LMConfig, LMRecipe, RNNModel, evaluate_lm, load_lm, trained_lm
-from fixtures.wikitext import WikiText2, read_wikitext2
+from compress.core.errors import InputError
+from compress.core.torch_ao import nnqd
+from compress.quantize.dynamic import DynamicQuantConfig, quantize_dynamic
+from fixtures.data.wikitext import WikiText2, read_wikitext2
+from fixtures.recipes import lstm_lm
+from fixtures.recipes.lstm_lm import LMConfig, LMRecipe, RNNModel, evaluate_lm, load_lm, trained_lm
 
 TINY = LMConfig(ntoken=11, ninp=6, nhid=5, nlayers=2, dropout=0.1)
 TINY_RECIPE = LMRecipe(ninp=6, nhid=5, nlayers=1, epochs=2, lr=1.0, bptt=3, batch_size=2)

@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from compress._torch_ao import nnqd
-from compress.machine import (
+from compress.core.torch_ao import nnqd
+from compress.quantize.dynamic import DynamicQuantConfig, default_engine, quantized_engine
+from compress.verdict.machine import (
     Int8Limit,
     calibrate_int8_limit,
     calibration_models,
@@ -19,7 +20,6 @@ from compress.machine import (
     machine_int8_limit,
     speedup_floor,
 )
-from compress.quantize import DynamicQuantConfig, default_engine, quantized_engine
 
 TINY = {"rows": 16, "in_features": 32, "out_features": 64, "rounds": 3}
 
@@ -115,7 +115,7 @@ def test_calibration_on_tiny_shape_leaves_global_state_alone() -> None:
 
 
 def test_machine_int8_limit_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
-    import compress.machine as machine
+    import compress.verdict.machine as machine
 
     calls: list[int] = []
 

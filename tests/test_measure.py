@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from compress.measure import (
+from compress.measure.meters import (
     Timing,
     count_parameters,
     linear_weight_bytes,
@@ -18,7 +18,7 @@ from compress.measure import (
     serialized_size,
     time_callable,
 )
-from compress.quantize import quantize_dynamic
+from compress.quantize.dynamic import quantize_dynamic
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_paired_speedup_sees_a_known_ratio() -> None:
 
 
 def test_percentiles_of_latencies() -> None:
-    from compress.measure import percentiles
+    from compress.measure.meters import percentiles
 
     got = percentiles([float(i) for i in range(1, 101)])
     assert got == pytest.approx({"p50": 50.5, "p90": 90.1, "p99": 99.01})
@@ -90,7 +90,7 @@ def test_percentiles_of_latencies() -> None:
 
 
 def test_more_threads_than_cores_is_refused() -> None:
-    from compress.measure import available_cores, pinned_threads
+    from compress.measure.meters import available_cores, pinned_threads
 
     before = torch.get_num_threads()
     too_many = pinned_threads(available_cores() + 1)
@@ -100,7 +100,7 @@ def test_more_threads_than_cores_is_refused() -> None:
 
 
 def test_replaced_weight_bytes_counts_lstm_and_linear_weights_only() -> None:
-    from compress.measure import expected_dynamic_int8_size, replaced_weight_bytes
+    from compress.measure.meters import expected_dynamic_int8_size, replaced_weight_bytes
 
     model = torch.nn.ModuleDict({"lstm": torch.nn.LSTM(4, 8), "out": torch.nn.Linear(8, 3)})
     lstm_weights = (4 * 32 + 8 * 32) * 4  # weight_ih (32x4) and weight_hh (32x8), fp32

@@ -1,4 +1,4 @@
-"""compress.memory: peak RSS of a fresh process serving a model."""
+"""compress.measure.memory: peak RSS of a fresh process serving a model."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from compress import memory
-from compress.memory import MemoryProbeError, MemoryProfile, peak_memory
-from compress.quantize import quantize_dynamic
+from compress.measure import memory
+from compress.measure.memory import MemoryProbeError, MemoryProfile, peak_memory
+from compress.quantize.dynamic import quantize_dynamic
 
 
 class _Wide(nn.Sequential):

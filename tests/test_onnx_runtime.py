@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from compress.evaluate import evaluate_classifier, logits_of
-from compress.onnx_runtime import (
+from compress.quantize.onnx_runtime import (
     OrtClassifier,
     OrtConfig,
     OrtLM,
@@ -18,7 +17,8 @@ from compress.onnx_runtime import (
     onnx_file_size,
     ort_quantize,
 )
-from fixtures.bert import TINY, random_classifier, synthetic_batch
+from compress.train.evaluate import evaluate_classifier, logits_of
+from fixtures.models.bert import TINY, random_classifier, synthetic_batch
 
 CONFIGS = [
     OrtConfig(mode="fp32"),
@@ -144,7 +144,7 @@ def test_lstm_lm_export_matches_torch_and_dynamic_int8_quantizes_the_lstm(tmp_pa
     the LSTM into DynamicQuantizeLSTM, shrinks the file and stays close."""
     import onnx
 
-    from fixtures.lstm_lm import LMConfig, RNNModel, evaluate_lm
+    from fixtures.recipes.lstm_lm import LMConfig, RNNModel, evaluate_lm
 
     torch.manual_seed(0)
     lm = RNNModel(LMConfig(ntoken=50, ninp=16, nhid=16, nlayers=2)).eval()

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from compress.compare import compare
-from compress.compare_html import compare_page
-from compress.compare_rules import Options
-from compress.html_report import render_html
-from compress.html_style import VERDICT_COLOURS
-from compress.resultfile import load
+from compress.compare.html import compare_page
+from compress.compare.judge import compare
+from compress.compare.rules import Options
+from compress.report.html import render_html
+from compress.report.style import VERDICT_COLOURS
+from compress.verdict.resultfile import load
 from tests.pages_data import TASKS, runs
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")

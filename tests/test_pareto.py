@@ -1,4 +1,4 @@
-"""compress.pareto and compress.pareto_plot: points grouped per model and task, the front,
+"""compress.report.pareto and .pareto_plot: points grouped per model and task, the front,
 numbered labels that do not overlap."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from compress.pareto import Point, Task, front, pareto_groups
-from compress.pareto_plot import pareto_figure
-from compress.resultfile import load
+from compress.report.pareto import Point, Task, front, pareto_groups
+from compress.report.pareto_plot import pareto_figure
+from compress.verdict.resultfile import load
 from tests.pages_data import TASKS, drop, runs, size, speed
 
 

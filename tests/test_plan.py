@@ -1,4 +1,4 @@
-"""The training plan (fixtures.plan) and the profiles it is printed for (fixtures.profiles)."""
+"""The training plan (fixtures.store.plan) and the profiles it is printed for (recipes.profiles)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import plan
-from fixtures.cache import cached_entry
-from fixtures.profiles import MIN_ROUNDS, PROFILES, get_profile
+from fixtures.recipes.profiles import MIN_ROUNDS, PROFILES, get_profile
+from fixtures.store import plan
+from fixtures.store.cache import cached_entry
 
 
 @pytest.fixture

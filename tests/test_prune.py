@@ -1,4 +1,4 @@
-"""Unit tests for compress.prune: configs, exact sparsity, permanence, N:M masks."""
+"""Unit tests for compress.prune.unstructured: configs, exact sparsity, permanence, N:M masks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from compress.measure import serialized_size
-from compress.prune import (
+from compress.measure.meters import serialized_size
+from compress.prune.sparse import sparsity_report
+from compress.prune.unstructured import (
     PruneConfig,
     make_permanent,
     n_m_mask,
@@ -15,8 +16,7 @@ from compress.prune import (
     prune_targets,
     units_to_prune,
 )
-from compress.sparse import sparsity_report
-from fixtures.bert import TINY, random_classifier, synthetic_batch
+from fixtures.models.bert import TINY, random_classifier, synthetic_batch
 
 # 3x4 weight with distinct magnitudes 1..12 (signs mixed) so L1 choices are unambiguous.
 W = torch.tensor([[1.0, -2.0, 3.0, -4.0], [-5.0, 6.0, -7.0, 8.0], [9.0, -10.0, 11.0, -12.0]])

@@ -1,4 +1,4 @@
-"""Unit tests for compress.prune_structured, compress.fine_prune and fixtures.fine_prune."""
+"""Unit tests for compress.prune.structured, prune.fine_prune, fixtures.recipes.fine_prune."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from compress.fine_prune import StructuredPruneConfig, cubic_sparsity, fine_prune
-from compress.prune_structured import (
+from compress.prune.fine_prune import StructuredPruneConfig, cubic_sparsity, fine_prune
+from compress.prune.structured import (
     Gates,
     Masks,
     compact,
@@ -17,10 +17,10 @@ from compress.prune_structured import (
     select_masks,
     shape_report,
 )
-from fixtures import fine_prune as fixture_fine_prune
-from fixtures.bert import TINY, Encoded, random_classifier, synthetic_batch
-from fixtures.glue import PairSplit
-from fixtures.models import ModelSource
+from fixtures.data.glue import PairSplit
+from fixtures.models.bert import TINY, Encoded, random_classifier, synthetic_batch
+from fixtures.recipes import fine_prune as fixture_fine_prune
+from fixtures.store.pretrained import ModelSource
 
 # TINY: 2 layers, hidden 64, 4 heads of 16, FFN 256.
 HIDDEN, HEAD, HEADS, FFN = 64, 16, 4, 256

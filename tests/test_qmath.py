@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from compress.qmath import (
+from compress.quantize.qmath import (
     QTensor,
     QuantSpec,
     compute_qparams,

@@ -1,4 +1,4 @@
-"""compress.quality: the constant predictor's floor, collapse, the examples a budget needs,
+"""compress.verdict.quality: the constant predictor's floor, collapse, the examples a budget needs,
 and fidelity to the reference (agreement, mean KL) with their CIs."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from compress.quality import (
+from compress.core.stats import Interval, accuracy, f1_binary
+from compress.verdict.quality import (
     collapsed,
     examples_needed,
     fidelity,
     majority_score,
     stream_fidelity,
 )
-from compress.stats import Interval, accuracy, f1_binary
 
 
 def test_majority_score_is_the_constant_predictor_of_the_most_frequent_label() -> None:

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from compress._torch_ao import nnqd
-from compress.evaluate import logits_of
-from compress.quantize import DynamicQuantConfig, default_engine, quantize_dynamic
-from compress.serialize import load_quantized, save_quantized
-from fixtures.bert import TINY, random_classifier, synthetic_batch
+from compress.core.torch_ao import nnqd
+from compress.quantize.dynamic import DynamicQuantConfig, default_engine, quantize_dynamic
+from compress.quantize.serialize import load_quantized, save_quantized
+from compress.train.evaluate import logits_of
+from fixtures.models.bert import TINY, random_classifier, synthetic_batch
 
 CONFIGS = [
     DynamicQuantConfig(),

@@ -6,18 +6,18 @@ import pytest
 import torch
 from torch import nn
 
-from compress._torch_ao import FakeQuantizeBase, nnq
-from compress.evaluate import logits_of
-from compress.qat import QATConfig, convert_qat, fit_qat_, prepare_qat
-from compress.quantize_static import (
+from compress.core.torch_ao import FakeQuantizeBase, nnq
+from compress.quantize.qat import QATConfig, convert_qat, fit_qat_, prepare_qat
+from compress.quantize.static import (
     StaticQuantConfig,
     StubbedLinear,
     quantize_static,
     stub_linears,
 )
-from compress.quantize_torchao import BackendUnsupported, TorchaoConfig, quantize_torchao
-from fixtures.bert import TINY, random_classifier, synthetic_batch
-from fixtures.qat_bert import BertQATRecipe
+from compress.quantize.torchao_configs import BackendUnsupported, TorchaoConfig, quantize_torchao
+from compress.train.evaluate import logits_of
+from fixtures.models.bert import TINY, random_classifier, synthetic_batch
+from fixtures.recipes.qat_bert import BertQATRecipe
 
 
 @pytest.fixture

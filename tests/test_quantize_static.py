@@ -8,17 +8,17 @@ import pytest
 import torch
 from torch import nn
 
-from compress._torch_ao import FakeQuantizeBase, nniq, nnq
-from compress.evaluate import logits_of
-from compress.qat import QATConfig, convert_qat, prepare_qat, train_qat
-from compress.quantize import default_engine
-from compress.quantize_static import (
+from compress.core.torch_ao import FakeQuantizeBase, nniq, nnq
+from compress.quantize.dynamic import default_engine
+from compress.quantize.qat import QATConfig, convert_qat, prepare_qat, train_qat
+from compress.quantize.static import (
     PercentileObserver,
     StaticQuantConfig,
     check_observers_finite,
     quantize_static,
 )
-from fixtures.digits import (
+from compress.train.evaluate import logits_of
+from fixtures.recipes.digits import (
     FUSE,
     DigitsCNN,
     DigitsRecipe,

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from compress.report import collect_tables, main, render_table, table_of
-from compress.resultfile import load
-from compress.results import CaseResult, Metric, record
-from compress.stats import Interval
+from compress.core.stats import Interval
+from compress.report.cli import main
+from compress.report.tables import collect_tables, render_table, table_of
+from compress.verdict.resultfile import load
+from compress.verdict.results import CaseResult, Metric, record
 
 FP = {"cpu_model": "Test CPU", "isa": ["avx2"]}
 

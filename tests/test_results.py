@@ -1,4 +1,4 @@
-"""compress.results: the typed, versioned result schema and its extra_info storage."""
+"""compress.verdict.results: the typed, versioned result schema and its extra_info storage."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from compress.results import (
+from compress.core.stats import Interval
+from compress.verdict.results import (
     EXTRA_INFO_KEY,
     READABLE_VERSIONS,
     SCHEMA_VERSION,
@@ -21,7 +22,6 @@ from compress.results import (
     read,
     record,
 )
-from compress.stats import Interval
 
 
 def _result(case: str = "mrpc-dynamic-int8", speedup: float = 2.1) -> CaseResult:

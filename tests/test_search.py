@@ -14,9 +14,11 @@ import pytest
 import torch
 from torch import nn
 
-from compress.search import answer, main, open_study, run_search
-from compress.search_report import SearchReport, render_markdown
-from compress.search_space import (
+from compress.search.cli import main
+from compress.search.report import SearchReport, render_markdown
+from compress.search.run import answer, open_study, run_search
+from compress.search.sensitivity import rank_linear_layers
+from compress.search.space import (
     Built,
     Dimension,
     Evaluation,
@@ -28,9 +30,8 @@ from compress.search_space import (
     key,
     pareto_front,
 )
-from compress.search_study import Worker
-from compress.sensitivity import rank_linear_layers
-from fixtures.search_tiny import tiny
+from compress.search.study import Worker
+from fixtures.search.tiny import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +72,7 @@ def test_budget_must_be_positive(budget: float, tmp_path: Path) -> None:
     with pytest.raises(SearchError, match="must be > 0 points"):
         choose([_ev(0, 1, 1)], budget)
     out = tmp_path / "out"
-    argv = ["--space", "fixtures.search_tiny:tiny", "--budget", str(budget), "--out", str(out)]
+    argv = ["--space", "fixtures.search.tiny:tiny", "--budget", str(budget), "--out", str(out)]
     assert main(argv) == 2 and not out.exists()
 
 
@@ -93,7 +94,7 @@ def test_storage_that_cannot_be_opened_is_named(url: str, tmp_path: Path) -> Non
     with pytest.raises(SearchError, match=r"storage: cannot open the database"):
         open_study(tiny(), _config(tmp_path, storage=url))
     out = tmp_path / "out"
-    argv = ["--space", "fixtures.search_tiny:tiny", "--storage", url, "--out", str(out)]
+    argv = ["--space", "fixtures.search.tiny:tiny", "--storage", url, "--out", str(out)]
     assert main(argv) == 2 and not out.exists()
 
 
@@ -200,7 +201,7 @@ def test_a_worker_of_another_isa_class_is_refused_and_trials_say_whose(tmp_path:
     other = "avx2" if here.isa_class != "avx2" else "avx512-vnni"
     with pytest.raises(SearchError, match=f"this worker's is {other}: speedups are not compared"):
         open_study(tiny(), config, Worker("elsewhere:1", "fp", other))
-    argv = ["--space", "fixtures.search_tiny:tiny", "--storage", config.storage, "--out",
+    argv = ["--space", "fixtures.search.tiny:tiny", "--storage", config.storage, "--out",
             str(tmp_path / "out"), "--report-only"]  # fmt: skip
     assert main(argv) == 0  # this worker's class: it answers
 

@@ -1,4 +1,4 @@
-"""fixtures.settings: one place resolves options, variables and defaults; the docs list them."""
+"""fixtures.plugins.settings: one place resolves options, variables, defaults; docs list them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.settings import SETTINGS, Settings
+from fixtures.plugins.settings import SETTINGS, Settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "options.md"
 

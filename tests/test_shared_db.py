@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from compress.history import changes, connect, main, series
-from compress.history_db import SCHEMA_VERSION, metrics, runs, schema_table
-from compress.search import main as search_main
-from compress.search import open_study
-from compress.search_space import SearchConfig, SearchError
-from compress.search_study import Worker
-from fixtures.search_tiny import tiny
+from compress.history.changes import changes, series
+from compress.history.cli import main
+from compress.history.db import SCHEMA_VERSION, connect, metrics, runs, schema_table
+from compress.search.cli import main as search_main
+from compress.search.run import open_study
+from compress.search.space import SearchConfig, SearchError
+from compress.search.study import Worker
+from fixtures.search.tiny import tiny
 from tests.postgres_server import Server, Unavailable, free_port, start
 from tests.test_history import FP, _night
 
@@ -111,7 +112,7 @@ def test_wrong_credentials_one_line_exit_2_nothing_written(
 ) -> None:
     url = postgres.url(password="not-the-password")
     page, out = tmp_path / "page.html", tmp_path / "search"
-    search = ["--space", "fixtures.search_tiny:tiny", "--storage", url, "--out", str(out)]
+    search = ["--space", "fixtures.search.tiny:tiny", "--storage", url, "--out", str(out)]
     history = ["--db", url, "report", "--html", str(page)]
     _refused_one_line(history, search, capsys, "password authentication failed")
     assert list(tmp_path.iterdir()) == []
@@ -123,7 +124,7 @@ def test_unreachable_server_one_line_exit_2_nothing_written(
     pytest.importorskip("psycopg", reason="psycopg is not installed (the report extra's driver)")
     port = free_port()  # nothing listens there
     url = f"postgresql://compress:not-the-password@127.0.0.1:{port}/history"
-    search = ["--space", "fixtures.search_tiny:tiny", "--storage", url, "--out", str(tmp_path)]
+    search = ["--space", "fixtures.search.tiny:tiny", "--storage", url, "--out", str(tmp_path)]
     history = ["--db", url, "ingest", str(tmp_path)]
     _refused_one_line(history, search, capsys, f"127.0.0.1:{port}", "Connection refused")
     assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Unit tests for compress.sparse: lossless CSR / bitmask encodings and their sizes.
+"""Unit tests for compress.prune.sparse: lossless CSR / bitmask encodings and their sizes.
 
 (``sparsity_report`` is exercised by tests/test_prune.py, which measures every method with it.)
 """
@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from compress.measure import serialized_size
-from compress.prune import PruneConfig, prune
-from compress.sparse import decode, encode_bitmask, encode_csr, sparse_size
+from compress.measure.meters import serialized_size
+from compress.prune.sparse import decode, encode_bitmask, encode_csr, sparse_size
+from compress.prune.unstructured import PruneConfig, prune
 
 
 def _sparse_weight() -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""compress.stats: intervals, order-statistic and bootstrap CIs (scipy), seed summaries, verdicts.
+"""compress.core.stats: intervals, order-statistic, bootstrap CIs (scipy), seed summaries, verdicts.
 
 Synthetic data with known answers: baseline = 2 x candidate (+ noise) for speedups; B = A with
 k predictions flipped for paired metric deltas, whose exact delta is worked out by hand.
@@ -15,7 +15,7 @@ import pytest
 import torch
 from scipy import stats
 
-from compress.stats import (
+from compress.core.stats import (
     Interval,
     accuracy,
     f1_binary,
@@ -353,7 +353,7 @@ def test_global_rng_state_untouched() -> None:
 
 
 def test_metric_ci_brackets_the_score_and_narrows_with_n() -> None:
-    from compress.stats import metric_ci
+    from compress.core.stats import metric_ci
 
     rng = np.random.default_rng(1)
     widths = []

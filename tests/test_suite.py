@@ -1,4 +1,4 @@
-"""compress.suite and fixtures.declared: a declared suite file is read, checked, and every
+"""core.suite and fixtures.recipes.declared: a declared suite file is read, checked, and every
 defect is one line naming the file and the key (or the data file and its line)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from compress.errors import InputError
-from compress.suite import METHODS, load_suite
-from fixtures.declared import check_suite
+from compress.core.errors import InputError
+from compress.core.suite import METHODS, load_suite
+from fixtures.recipes.declared import check_suite
 
 WORDS = [f"w{i}" for i in range(200)]
 
@@ -19,7 +19,7 @@ def make_model(out: Path, num_labels: int = 3) -> Path:
     """A tiny random-init BERT classifier and its tokenizer, saved with save_pretrained."""
     from transformers import BertTokenizerFast
 
-    from fixtures.bert import TINY, random_classifier
+    from fixtures.models.bert import TINY, random_classifier
 
     out.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
@@ -163,7 +163,7 @@ def test_an_evaluation_file_that_is_not_utf8_names_its_line(tiny: Path) -> None:
 
 
 def test_csv_and_json_lines_are_read_by_column_name(tmp_path: Path) -> None:
-    from compress.textdata import read_labelled
+    from compress.core.textdata import read_labelled
 
     (tmp_path / "a.csv").write_text('label,text\n1,"quoted, with a comma"\n0,"two\nlines"\n')
     rows = read_labelled(tmp_path / "a.csv", "text", fmt="csv", num_labels=2)

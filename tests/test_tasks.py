@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import tasks
-from fixtures.errors import InputError, SourceUnavailable
-from fixtures.tasks import load_boolq, load_task, read_boolq_jsonl, read_rotten_tomatoes
+from fixtures.data import tasks
+from fixtures.data.tasks import load_boolq, load_task, read_boolq_jsonl, read_rotten_tomatoes
+from fixtures.store.errors import InputError, SourceUnavailable
 
 BOOLQ_ROWS = [
     {"question": "is the sky blue", "title": "Sky", "answer": True, "passage": "The sky is blue."},

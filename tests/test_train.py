@@ -1,4 +1,4 @@
-"""compress.train: the optimiser groups, both warm-up conventions, the loop and its hooks."""
+"""compress.train.loop: the optimiser groups, both warm-up conventions, the loop and its hooks."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from compress.train import OptimConfig, fit, optimizer_for, seeded, start
-from fixtures.bert import TINY, random_classifier, synthetic_batch
-from fixtures.finetune import FinetuneRecipe, bert_loop, optim_config
+from compress.train.loop import OptimConfig, fit, optimizer_for, seeded, start
+from fixtures.models.bert import TINY, random_classifier, synthetic_batch
+from fixtures.recipes.finetune import FinetuneRecipe, bert_loop, optim_config
 
 
 def test_bert_groups_exempt_biases_and_layernorm_weights() -> None:

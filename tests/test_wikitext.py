@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.errors import InputError, SourceUnavailable
-from fixtures.wikitext import (
+from fixtures.data.wikitext import (
     ENV_VAR,
     Dictionary,
     batchify,
@@ -18,6 +17,7 @@ from fixtures.wikitext import (
     read_wikitext2,
     tokenize,
 )
+from fixtures.store.errors import InputError, SourceUnavailable
 
 VALID = " = A b = \n \n a b c . \n"
 TEST = " c d \n"

@@ -30,14 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compress.compare import run  # noqa: E402
-from compress.compare_rules import Options  # noqa: E402
-from compress.resultfile import load  # noqa: E402
+from compress.compare.judge import run  # noqa: E402
+from compress.compare.rules import Options  # noqa: E402
+from compress.verdict.resultfile import load  # noqa: E402
 
 SELECT = "minilm-l6-mrpc-seq128 or test_mrpc_quality"
 MODULE = "benchmarks/test_quantize_dynamic.py"
 LSTM = "benchmarks/test_quantize_dynamic_lstm.py::test_lstm_lm_int8"
-CLASSIFIERS = "fixtures/classifiers.py"
+CLASSIFIERS = "fixtures/plugins/classifiers.py"
 QUANT_LINE = "        quantize_dynamic(fp32, config),\n"
 CONFIG_LINE = "    config = DynamicQuantConfig()\n"
 PAD_OLD = "        compressed=forward_fn(pair.int8, batch),\n"
@@ -222,7 +222,7 @@ def table(out: Path) -> str:
     """The operating-characteristic rows of OUT as Markdown: per run, the realized change of
     the figure its injection targets (compress.compare without a retest) and the gate's
     verdict as the run itself gave it (with its retest)."""
-    from compress.compare import compare
+    from compress.compare.judge import compare
 
     ledger = json.loads((out / "oc.json").read_text())
     lines = [

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from compress.search_space import Built, Dimension, Space
-from compress.stats import f1_binary
+from compress.core.stats import f1_binary
+from compress.search.space import Built, Dimension, Space
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_S = 0.01  # the reference's timed call; a candidate's is STEP_S / its speedup

@@ -1,0 +1,34 @@
+"""Layer 5: one run against another, by the evidence of both (``python -m compress.compare``).
+
+The names below load their module on first use (lazy_loader), so importing one
+module of the package imports no other."""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["html", "judge", "rules"],
+    submod_attrs={
+        "html": [
+            "machine_sentence",
+            "rows_table",
+            "by_severity",
+            "counts",
+            "summary_line",
+            "compare_page",
+        ],
+        "judge": ["compare", "summary", "confirm", "retest_ids", "run", "run_rows"],
+        "rules": [
+            "ProfileMismatch",
+            "profile_label",
+            "Machines",
+            "machines",
+            "judge",
+            "judge_metric",
+            "Options",
+            "absent_rows",
+            "outcome_rows",
+            "is_regression",
+        ],
+    },
+)

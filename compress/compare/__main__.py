@@ -1,0 +1,3 @@
+from compress.compare.cli import main
+
+raise SystemExit(main())

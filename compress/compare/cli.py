@@ -1,0 +1,98 @@
+"""``python -m compress.compare BASELINE CANDIDATE``: the command line of compress.compare."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from compress.compare import judge as _compare
+from compress.compare.judge import EXIT_STATUS, run_rows, summary
+from compress.compare.rules import Options, ProfileMismatch, profile_label
+from compress.core.errors import InputError
+from compress.verdict.resultfile import committed_baseline, load
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m compress.compare",
+        description=_compare.__doc__,
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "baseline",
+        help="baseline result JSON, or a folder (results/): its committed *_baseline-<profile>"
+        " file of the candidate's profile and ISA class",
+    )
+    p.add_argument("candidate", help="candidate result JSON")
+    p.add_argument("--no-time", action="store_true", help="skip speedups and times entirely")
+    p.add_argument("--gate-latency", action="store_true", help="gate latency medians too")
+    p.add_argument("--time-tol", type=float, default=0.15, help="with --gate-latency (0.15)")
+    p.add_argument(
+        "--gate-speed-anyway", action="store_true", help="gate speedups across ISA classes"
+    )
+    p.add_argument("--only", metavar="SUBSTRING", help="only benchmarks whose fullname has it")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="a partial run: cases missing or skipped in the candidate are not regressions",
+    )
+    p.add_argument(
+        "--same-isa",
+        action="store_true",
+        help="with a folder: only a baseline of the candidate's ISA class will do (exit 2 if none)",
+    )
+    p.add_argument("--show-info", action="store_true", help="also list ungated metrics")
+    p.add_argument(
+        "--html",
+        metavar="PAGE",
+        help="also write the comparison as a page: summary, regressions first, verdicts in colour",
+    )
+    return p
+
+
+def _profile_message(exc: ProfileMismatch, baseline: str, candidate: str) -> str:
+    other = exc.candidate if exc.candidate is not None else exc.baseline
+    return (
+        f"compare: not comparable: profile {profile_label(exc.baseline)} (baseline {baseline}) vs "
+        f"{profile_label(exc.candidate)} (candidate {candidate}); compare runs of one profile "
+        f"(re-record with --profile {other})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: print the comparison and return the exit status EXIT_STATUS states."""
+    args = _parser().parse_args(argv)
+    options = Options(
+        time_tol=args.time_tol,
+        include_time=not args.no_time,
+        gate_latency=args.gate_latency,
+        gate_speed_anyway=args.gate_speed_anyway,
+        only=args.only,
+        allow_missing=args.allow_missing,
+        show_info=args.show_info,
+    )
+    try:
+        candidate = load(args.candidate)
+        baseline = load(committed_baseline(args.baseline, candidate, same_isa=args.same_isa))
+        code, text, rows = run_rows(baseline, candidate, options)
+    except InputError as exc:
+        print(f"compare: error: {exc}", file=sys.stderr)
+        return 2
+    except ProfileMismatch as exc:
+        print(_profile_message(exc, args.baseline, args.candidate), file=sys.stderr)
+        return 2
+    print(f"baseline {baseline.path}, candidate {candidate.path}\n{text}")
+    if args.html:
+        from compress.compare.html import compare_page
+
+        notes = summary(rows, baseline, candidate, options) if rows else text
+        page = compare_page(rows, baseline, candidate, options, notes)
+        Path(args.html).write_text(page, encoding="utf-8")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

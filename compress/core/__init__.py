@@ -1,0 +1,43 @@
+"""Layer 0, imports no other layer: errors, validated configs, statistics, strict text files, suite
+files, database URLs, and the one place that touches torch.ao.quantization.
+
+The names below load their module on first use (lazy_loader), so importing one
+module of the package imports no other."""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["config", "dburl", "errors", "stats", "suite", "textdata", "torch_ao"],
+    submod_attrs={
+        "config": ["config_from_dict"],
+        "dburl": ["database_url", "sqlite_path", "where", "describe"],
+        "errors": ["InputError"],
+        "stats": [
+            "Interval",
+            "bootstrap_ci",
+            "median_ci",
+            "speedup_ci",
+            "f1_binary",
+            "f1_weighted",
+            "f1_macro",
+            "accuracy",
+            "scorer",
+            "paired_metric_delta_ci",
+            "metric_ci",
+            "seed_summary",
+            "verdict",
+        ],
+        "suite": ["SuiteError", "DataFile", "Budgets", "DeclaredModel", "Suite", "load_suite"],
+        "textdata": ["read_utf8", "LabelledTexts", "read_labelled"],
+        "torch_ao": [
+            "quiet_deprecations",
+            "quantize_dynamic",
+            "fuse_modules",
+            "fuse_modules_qat",
+            "prepare",
+            "prepare_qat",
+            "convert",
+        ],
+    },
+)

@@ -1,0 +1,3 @@
+from compress.history.cli import main
+
+raise SystemExit(main())

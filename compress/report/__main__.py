@@ -1,0 +1,3 @@
+from compress.report.cli import main
+
+raise SystemExit(main())

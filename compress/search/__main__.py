@@ -1,0 +1,3 @@
+from compress.search.cli import main
+
+raise SystemExit(main())
