@@ -217,6 +217,22 @@ def test_the_committed_baseline_of_the_candidates_isa_class(tmp_path: Path) -> N
     assert main([str(tmp_path), str(cand)]) == 0
 
 
+def test_within_a_class_the_baseline_of_the_candidates_own_cpu_kind(tmp_path: Path) -> None:
+    """Two VNNI CPUs, one with AVX-VNNI too: each gates against its own kind's baseline, and a
+    kind with none against the first by name."""
+    faster = {**VNNI, "isa": [*VNNI["isa"], "avx_vnni"], "id": "zen5"}
+    for name, fp in (("0001_baseline-quick", VNNI), ("0003_baseline-quick-avx_vnni", faster)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(_doc({}, fp=fp)))
+    for fp, expected in (
+        (faster, "0003_baseline-quick-avx_vnni.json"),
+        (VNNI, "0001_baseline-quick.json"),
+        ({**VNNI, "isa": [*VNNI["isa"], "avx512_bf16"]}, "0001_baseline-quick.json"),
+    ):
+        cand = tmp_path / "run.json"
+        cand.write_text(json.dumps(_doc({}, fp=fp, when="2")))
+        assert committed_baseline(tmp_path, load(cand), same_isa=True).name == expected
+
+
 def test_a_missing_report_only_figure_is_not_a_regression(tmp_path: Path) -> None:
     """A training time is reported only when the model was trained, not on a cache hit."""
     old = _doc({"speedup": _speed(2.4, 0.02), "train_s": Metric(60.0, "s", "report")})
