@@ -11,17 +11,21 @@ batch 1 also record F1 on MRPC test with the paired drop against eager fp32, and
 to eager fp32 over every held-out pair, scored by the compiled variant itself (one padded pair
 per call). Every method of quantize.compiled in Inductor's default mode; which rows run is the
 profile's (quick: MRPC at batch 1, three methods).
+``test_compiled_peak_memory``: the fresh serving process of pt2e static against compiled fp32,
+each compiling in the process that serves (compress.measure.memory's ``build``).
 Run this file serially (never under xdist).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 
 import pytest
 import torch
 
+from compress.measure.memory import peak_memory
 from compress.measure.meters import serialized_size
 from compress.quantize.compiled import (
     METHODS,
@@ -160,3 +164,46 @@ def test_compiled(
             "slower; recorded, not gated as if it were fast",
             stacklevel=1,
         )
+
+
+MEMORY_METHOD = "pt2e-static"  # the fastest compiled variant on every CPU measured
+FORWARDS = 5
+
+
+@pytest.mark.parametrize("pair", ["minilm-l6-mrpc"], indirect=True)
+def test_compiled_peak_memory(benchmark, request, new_case, pair: Pair) -> None:
+    """Peak RSS of a fresh process that loads the fp32 model, compiles the variant it serves
+    (Inductor compiles in the serving process) and serves FORWARDS batches of 1, against the
+    same for compiled fp32; the row times the int8 process."""
+    inputs = _inputs("minilm-l6-mrpc", pair, 1, request)
+    calibration = _calibration("minilm-l6-mrpc", request, pair.fp32.config.vocab_size)
+
+    def build(method: str) -> functools.partial:
+        config = CompileConfig(method)
+        return functools.partial(compile_model, config=config, example=inputs,
+                                 calibration=calibration, name=pair.about)  # fmt: skip
+
+    probe = {"forwards": FORWARDS, "case": f"{pair.about} compiled"}
+    fp32 = peak_memory(pair.fp32, inputs, **probe, build=build("fp32"))
+    int8 = benchmark.pedantic(
+        peak_memory,
+        args=(pair.fp32, inputs),
+        kwargs={**probe, "build": build(MEMORY_METHOD)},
+        rounds=1,
+        iterations=1,
+    )
+    config = CompileConfig(MEMORY_METHOD)
+    case = new_case(
+        config={"id": config.id, **config.to_dict(), "forwards": FORWARDS},
+        model={"about": pair.about},
+        data={"input": _about_inputs("minilm-l6-mrpc"), "batch": 1, "seq": SEQ},
+    )
+    # as test_deploy: absolute RSS is shown, never compared between runs; the ratio is
+    for name, profile in (("_reference", fp32), ("", int8)):
+        case.report(f"process_peak{name}_bytes", profile.peak_bytes, "bytes")
+        case.report(f"process_loaded{name}_bytes", profile.loaded_bytes, "bytes")
+        case.report(f"model_rss{name}_bytes", profile.model_bytes, "bytes")
+    case.report("process_baseline_bytes", int8.baseline_bytes, "bytes")
+    case.metric("process_peak_ratio", int8.peak_bytes / fp32.peak_bytes, "ratio", "lower")
+    case.report("state_bytes_ratio", int8.state_bytes / fp32.state_bytes, "ratio")
+    case.finish(benchmark.extra_info)

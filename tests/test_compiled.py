@@ -4,6 +4,7 @@ the model and method when a step fails. Real compiles: a few seconds each."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from compress.measure.memory import peak_memory
 from compress.measure.meters import serialized_size
 from compress.quantize import compiled as cc
 from compress.quantize.compiled import CompileConfig, CompileError, ToolchainMissing, compile_model
@@ -70,6 +72,20 @@ def test_variant_compiles_and_stays_close(tiny, example, built, method: str) -> 
         model.train()
     for key, value in tiny.state_dict().items():
         assert torch.equal(value, before[key]), f"{method} changed the input model's {key}"
+
+
+@needs_cxx
+def test_a_fresh_serving_process_compiles_the_variant_it_serves(tiny, example, calibration):
+    """peak_memory's ``build`` runs in the child: it serves the int8 variant (its state is the
+    quantized one), and compiling it counts in the process's memory."""
+    config = CompileConfig("pt2e-static")
+    build = functools.partial(compile_model, config=config, example=example,
+                              calibration=calibration, name="tiny")  # fmt: skip
+    served = peak_memory(tiny, example, forwards=2, case="tiny pt2e", build=build)
+    plain = peak_memory(tiny, example, forwards=2, case="tiny fp32")
+    assert served.state_bytes < 0.8 * plain.state_bytes  # int8 weights: the child built it
+    assert plain.state_bytes == serialized_size(tiny)
+    assert served.loaded_bytes - served.baseline_bytes > plain.loaded_bytes - plain.baseline_bytes
 
 
 @needs_cxx

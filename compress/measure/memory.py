@@ -5,13 +5,18 @@ temporary directory and runs ``-m compress.measure.memory`` on them in a new int
 allocation of the benchmark process (other models, caches, the allocator's free lists) counts.
 The child reads the kernel's own high-water mark of its resident set (``VmHWM``) three times:
 after importing torch, transformers and the module that defines the model's class (the
-baseline: interpreter and libraries, no model),
-after loading the model, and after ``forwards`` forward passes. Importing those libraries peaks
-hundreds of MB above where it settles, which would hide a small model, so the child resets the
-mark to its current RSS before loading (writing "5" to ``/proc/self/clear_refs``, Linux >= 4.0).
-psutil has no peak-RSS counter on Linux; ``getrusage``'s ``ru_maxrss`` cannot be reset. The
-model's part is peak minus baseline. A child that crashes or is killed (e.g. out of memory)
-raises MemoryProbeError naming the case; nothing is returned for it.
+baseline: interpreter and libraries, no model), after loading the model (and building it, with
+``build``), and after ``forwards`` forward passes. Importing those libraries peaks hundreds of
+MB above where it settles, which would hide a small model, so the child resets the mark to its
+current RSS before loading (writing "5" to ``/proc/self/clear_refs``, Linux >= 4.0). psutil has
+no peak-RSS counter on Linux; ``getrusage``'s ``ru_maxrss`` cannot be reset. The model's part
+is peak minus baseline.
+
+``build`` (a picklable callable, e.g. a ``functools.partial`` of ``compile_model``) turns the
+loaded model into the served one inside the child: a ``torch.compile`` deployment compiles in
+its serving process, so the compiler's memory is part of what that process needs. A child
+that crashes or is killed (e.g. out of memory) raises MemoryProbeError naming the case; nothing
+is returned for it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +49,7 @@ class MemoryProfile:
     """Resident-set high-water marks of a fresh process, in bytes."""
 
     baseline_bytes: int  # after importing torch + transformers, before the model
-    loaded_bytes: int  # after loading the model
+    loaded_bytes: int  # after loading (and building) the model
     peak_bytes: int  # after the forward passes: what the serving process needs
     state_bytes: int  # bytes of the model's state_dict as torch.save writes it
 
@@ -75,11 +81,11 @@ def _reset_high_water() -> None:
 
 
 def _run_child(
-    model_path: Path, inputs_path: Path, forwards: int, module: str
+    model_path: Path, inputs_path: Path, forwards: int, module: str, build_path: Path | None
 ) -> subprocess.CompletedProcess:
     """Run this module as a fresh interpreter on the saved model and inputs."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    args = [str(model_path), str(inputs_path), str(forwards), module]
+    args = [str(model_path), str(inputs_path), str(forwards), module, str(build_path or "")]
     cmd = [sys.executable, "-m", "compress.measure.memory", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
 
@@ -95,18 +101,27 @@ def _failure(case: str, proc: subprocess.CompletedProcess) -> MemoryProbeError:
 
 
 def peak_memory(
-    model: nn.Module, inputs: dict[str, torch.Tensor], *, forwards: int = 5, case: str = "?"
+    model: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    *,
+    forwards: int = 5,
+    case: str = "?",
+    build: Callable[[nn.Module], nn.Module] | None = None,
 ) -> MemoryProfile:
-    """Peak RSS of a fresh process that loads ``model`` and runs ``forwards`` passes on
-    ``inputs`` (keyword arguments of the forward), on one thread."""
+    """Peak RSS of a fresh process that loads ``model`` (then serves ``build(model)`` when
+    given) and runs ``forwards`` passes on ``inputs`` (keyword arguments), on one thread."""
     if forwards < 1:
         raise ValueError(f"forwards must be >= 1, got {forwards}")
     with tempfile.TemporaryDirectory(prefix="compress-memory-") as tmp:
         model_path, inputs_path = Path(tmp) / "model.pt", Path(tmp) / "inputs.pt"
         torch.save(model, model_path)
         torch.save(dict(inputs), inputs_path)
+        build_path = None if build is None else Path(tmp) / "build.pt"
+        if build_path is not None:
+            torch.save(build, build_path)
         try:
-            proc = _run_child(model_path, inputs_path, forwards, type(model).__module__)
+            module = type(model).__module__
+            proc = _run_child(model_path, inputs_path, forwards, module, build_path)
         except subprocess.TimeoutExpired:
             raise MemoryProbeError(f"case {case}: memory probe ran over {TIMEOUT_S} s") from None
     if proc.returncode != 0:
@@ -117,7 +132,9 @@ def peak_memory(
         raise MemoryProbeError(f"case {case}: memory probe printed no result") from None
 
 
-def _child(model_path: str, inputs_path: str, forwards: int, module: str) -> dict[str, int]:
+def _child(
+    model_path: str, inputs_path: str, forwards: int, module: str, build_path: str = ""
+) -> dict[str, int]:
     """In the fresh process: the three high-water marks around load and forwards."""
     import importlib
 
@@ -130,13 +147,16 @@ def _child(model_path: str, inputs_path: str, forwards: int, module: str) -> dic
     baseline = _status_bytes("VmHWM")
     model = torch.load(model_path, weights_only=False)  # our own file, written just now
     model.eval()
+    if build_path:
+        model = torch.load(build_path, weights_only=False)(model)
     loaded = _status_bytes("VmHWM")
     with torch.inference_mode():
         for _ in range(forwards):
             model(**inputs)
     peak = _status_bytes("VmHWM")
-    return MemoryProfile(baseline, loaded, peak, serialized_size(model)).to_dict()
+    state = serialized_size(getattr(model, "inner", model))  # a compiled model's quantized one
+    return MemoryProfile(baseline, loaded, peak, state).to_dict()
 
 
 if __name__ == "__main__":
-    print(json.dumps(_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])))
+    print(json.dumps(_child(*sys.argv[1:3], int(sys.argv[3]), *sys.argv[4:6])))
