@@ -49,7 +49,7 @@ def test_a_quick_baseline_is_committed() -> None:
 @pytest.mark.parametrize("path", BASELINES, ids=lambda p: p.name)
 def test_baseline_reads_and_declares(path: Path) -> None:
     result = load(path)  # InputError on a legacy row, another schema, a metric sans direction
-    profile = path.stem.rsplit("-", 1)[1]
+    profile = path.stem.split("_baseline-")[1].split("-")[0]  # NNNN_baseline-<profile>[-kind]
     assert result.profile == profile, "file name and machine_info.profile disagree"
     typed = [c for c in result.cases.values() if c is not None]
     assert len(typed) >= 60, f"only {len(typed)} rows carry a typed result"
