@@ -101,11 +101,15 @@ def _compile(pair: Pair, config: CompileConfig, inputs, calibration) -> Compiled
         pytest.skip(str(err))
 
 
-def _floor(method: str, min_speedup: float) -> float | None:
-    """Int8-GEMM variants are gated at this CPU's int8 floor on every ISA class: with the AVX2
-    caps, MiniLM dims at batch 1 ran pt2e static at 1.62x and torchao int8 dynamic at 1.52x
-    compiled fp32 (docs/compiled.md). fp32 and weight-only are recorded (no int8 GEMM)."""
-    return None if method in UNGATED else min_speedup
+def _floor(method: str, min_speedup: float, model_id: str, batch: int) -> float | None:
+    """Int8-GEMM variants of the MRPC MiniLM at batch 1 are gated at this CPU's int8 floor on
+    every ISA class: with the AVX2 caps they ran pt2e static at 1.62x and torchao int8 dynamic
+    at 1.52x compiled fp32 (docs/compiled.md). Elsewhere in the grid no floor holds on both
+    classes: at batch 8 compiling fp32 alone gains most (bert-base dims 2.11x over eager on
+    AVX-VNNI), and torchao int8 dynamic there ran 0.99x compiled fp32; those rows, fp32 and
+    weight-only (no int8 GEMM) are recorded and gated between runs, not in-run."""
+    gated = method not in UNGATED and model_id == "minilm-l6-mrpc" and batch == 1
+    return min_speedup if gated else None
 
 
 def test_compiled(
@@ -153,7 +157,7 @@ def test_compiled(
         reference=eager if method == "fp32" else forward_fn(reference, inputs),
         compressed=forward_fn(compiled, inputs),
         rounds=rounds,
-        floor=_floor(method, min_speedup),
+        floor=_floor(method, min_speedup, model_id, batch),
         size_bytes=(serialized_size(pair.fp32), serialized_size(compiled.inner)),
         max_size_ratio=None if method == "fp32" else MAX_SIZE_RATIO,
     )
