@@ -75,6 +75,19 @@ def test_variant_compiles_and_stays_close(tiny, example, built, method: str) -> 
 
 
 @needs_cxx
+def test_a_variant_past_the_recompile_limit_fails_instead_of_running_eager(
+    tiny, example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each variant recompiles the model class's forward; past the limit Dynamo would run the
+    variant eager, silently, under a compiled label. Here the limit is 1 and this is at least
+    the second compile of that forward in the process: it must fail, naming the variant."""
+    compile_model(tiny, CompileConfig("fp32"), example, name="tiny")  # at least one compile
+    monkeypatch.setattr(cc, "RECOMPILE_LIMIT", 1)
+    with pytest.raises(CompileError, match="tiny: compiled-fp32 failed"):
+        compile_model(tiny, CompileConfig("fp32"), example, name="tiny")
+
+
+@needs_cxx
 def test_a_fresh_serving_process_compiles_the_variant_it_serves(tiny, example, calibration):
     """peak_memory's ``build`` runs in the child: it serves the int8 variant (its state is the
     quantized one), and compiling it counts in the process's memory."""

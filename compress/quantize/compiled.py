@@ -13,6 +13,7 @@ answer (method, backend, mode, Inductor freezing, threads, calibration) is in th
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -42,6 +43,7 @@ METHODS = (
 # AVX-512 VNNI: docs/compiled.md)
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 COMPILERS = ("g++", "c++", "clang++")
+RECOMPILE_LIMIT = 64  # compiles of one forward per process (Dynamo's default: 8)
 
 
 class CompileError(RuntimeError):
@@ -270,11 +272,20 @@ def _mode(config: CompileConfig) -> str | None:
     return None if config.mode == "default" else config.mode
 
 
-def _inductor_settings(config: CompileConfig) -> Any:
+def _inductor_settings(config: CompileConfig) -> contextlib.ExitStack:
+    import torch._dynamo.config as dynamo_config
     import torch._inductor.config as inductor_config
 
+    stack = contextlib.ExitStack()
     # no compile cache: compile_s is always a cold compile, comparable between runs
-    return inductor_config.patch(freezing=config.freezing, force_disable_caches=True)
+    stack.enter_context(inductor_config.patch(freezing=config.freezing, force_disable_caches=True))
+    # Every variant of one model class compiles the same forward code; past Dynamo's default
+    # of 8 such compiles in a process, the next variant would run eager, silently (the full
+    # grid's bert-base torchao rows did: compile 0.2-2 s). Allow more, and fail past them.
+    stack.enter_context(
+        dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True)
+    )
+    return stack
 
 
 def _first_line(name: str, config: CompileConfig, err: BaseException) -> str:
