@@ -32,6 +32,7 @@ pytest_plugins = [  # fixtures; the gate
     "fixtures.plugins.classifiers",
     "fixtures.plugins.pairs",
     "fixtures.plugins.gate",
+    "fixtures.plugins.inject",
 ]
 
 T = TypeVar("T")
@@ -94,6 +95,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="an inconclusive quality gate (its CI straddles the budget) fails the case instead "
         "of warning: non-inferiority demonstrated (default: $COMPRESS_BENCH_STRICT_QUALITY)",
+    )
+    group.addoption(
+        "--inject",
+        default=None,
+        help="apply a known regression to this run, to prove the gate catches it: hook:N, "
+        "fp32-ffn:K, noise:SIGMA, keep-fp32:NAME[,NAME] (docs/gate.md); the run is marked "
+        "injected and never becomes a baseline",
+    )
+    group.addoption(
+        "--require-kind-baseline",
+        action="store_true",
+        default=None,
+        help="with --benchmark-compare: fail when no baseline of this CPU kind exists, instead "
+        "of gating CPU-independent figures only and recording this run as the kind's local "
+        "reference (default: $COMPRESS_BENCH_REQUIRE_KIND_BASELINE)",
     )
     group.addoption(
         "--min-speedup",

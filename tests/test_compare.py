@@ -126,13 +126,15 @@ def test_the_baseline_declaration_gates_not_the_candidates(tmp_path: Path) -> No
     ("fp", "status"),
     [
         (VNNI, "REGRESSION"),  # same machine
-        (OTHER_VNNI, "REGRESSION"),  # same ISA class, other CPU and torch: gated
+        (OTHER_VNNI, "not comparable: CPU kind"),  # same ISA class, another CPU kind
+        ({**VNNI, "versions": {"torch": "9.9"}}, "REGRESSION"),  # same kind, new torch: gated
         (AVX2, "not comparable: ISA class avx512-vnni vs avx2 (candidate +fma -avx512_vnni"),
         (UNKNOWN, "not comparable: unknown ISA class (flags ['sse4_2'])"),
     ],
-    ids=["same-machine", "same-class", "other-class", "unknown-class"],
+    ids=["same-machine", "same-class-other-kind", "same-kind-new-torch", "other-class",
+         "unknown-class"],
 )
-def test_speedups_are_gated_within_an_isa_class_only(tmp_path: Path, fp: dict, status: str):
+def test_speedups_are_gated_within_one_cpu_kind_only(tmp_path: Path, fp: dict, status: str):
     old = _doc({"speedup": Metric(2.5, **SPEED, ci=_ci(2.4, 2.6))})
     new = _doc({"speedup": Metric(1.4, **SPEED, ci=_ci(1.3, 1.5))}, fp=fp)
     rows = _compare(tmp_path, old, new)

@@ -7,7 +7,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["html", "judge", "rules"],
+    submodules=["html", "judge", "reference", "rules"],
     submod_attrs={
         "html": [
             "machine_sentence",
@@ -18,6 +18,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "compare_page",
         ],
         "judge": ["compare", "summary", "confirm", "retest_ids", "run", "run_rows"],
+        "reference": ["Reference", "choose", "committed", "local_path", "record"],
         "rules": [
             "ProfileMismatch",
             "profile_label",

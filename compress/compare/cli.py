@@ -9,9 +9,11 @@ from pathlib import Path
 
 from compress.compare import judge as _compare
 from compress.compare.judge import EXIT_STATUS, run_rows, summary
+from compress.compare.reference import choose
 from compress.compare.rules import Options, ProfileMismatch, profile_label
 from compress.core.errors import InputError
-from compress.verdict.resultfile import committed_baseline, load
+from compress.measure.fingerprint import kind_of
+from compress.verdict.resultfile import ResultFile, load
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,9 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         help="a partial run: cases missing or skipped in the candidate are not regressions",
     )
     p.add_argument(
-        "--same-isa",
+        "--same-kind",
         action="store_true",
-        help="with a folder: only a baseline of the candidate's ISA class will do (exit 2 if none)",
+        help="with a folder: only a baseline (or local reference) of the candidate's CPU kind "
+        "will do, so that speed is gated (exit 2 if none)",
     )
     p.add_argument("--show-info", action="store_true", help="also list ungated metrics")
     p.add_argument(
@@ -62,6 +65,17 @@ def _profile_message(exc: ProfileMismatch, baseline: str, candidate: str) -> str
     )
 
 
+def _baseline_path(path: str, candidate: ResultFile, same_kind: bool) -> Path:
+    """``path`` itself, or the reference a folder holds for the candidate (reference.choose)."""
+    if not Path(path).is_dir():
+        return Path(path)
+    ref = choose(Path(path), candidate.profile, candidate.fingerprint, candidate.path)
+    if same_kind and not ref.same_kind:
+        raise InputError(path, f"no baseline of the candidate's CPU kind "
+                         f"{kind_of(candidate.fingerprint)} (--same-kind)")  # fmt: skip
+    return ref.path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: print the comparison and return the exit status EXIT_STATUS states."""
     args = _parser().parse_args(argv)
@@ -76,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         candidate = load(args.candidate)
-        baseline = load(committed_baseline(args.baseline, candidate, same_isa=args.same_isa))
+        baseline = load(_baseline_path(args.baseline, candidate, args.same_kind))
         code, text, rows = run_rows(baseline, candidate, options)
     except InputError as exc:
         print(f"compare: error: {exc}", file=sys.stderr)

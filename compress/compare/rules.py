@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from compress.measure.fingerprint import fingerprint_diff, isa_class
+from compress.measure.fingerprint import fingerprint_diff, isa_class, kind_of
 from compress.report.compare_table import (
     FAILED,
     IMPROVED,
@@ -41,25 +41,43 @@ class Machines:
     same: bool  # identical timing-relevant fingerprint: absolute times comparable
     speed_note: str | None  # why speedups are not comparable; None when they are
     differences: tuple[str, ...]  # fingerprint_diff lines
+    kinds: tuple[str | None, str | None] = (None, None)  # CPU kinds (baseline, candidate)
+
+    @property
+    def same_kind(self) -> bool:
+        """One CPU kind (model and flags) on both sides: int8 answers are comparable too."""
+        return self.kinds[0] is not None and self.kinds[0] == self.kinds[1]
+
+    @property
+    def other_kind(self) -> bool:
+        """Two known, different CPU kinds."""
+        return None not in self.kinds and self.kinds[0] != self.kinds[1]
 
 
 def machines(baseline: ResultFile, candidate: ResultFile) -> Machines:
-    """Compare the fingerprints: same machine, same ISA class, or not comparable (and why)."""
+    """Compare the fingerprints: same machine, same CPU kind, or not comparable for speed (and
+    why). Speedups are gated within one CPU kind only: two kinds of one ISA class differed
+    1.7x in int8 limit (an EPYC with AVX-VNNI and one without)."""
     old, new = baseline.fingerprint, candidate.fingerprint
     if not old or not new:
         which = " and ".join(w for w, fp in (("baseline", old), ("candidate", new)) if not fp)
         return Machines(False, f"no machine fingerprint in {which}", ())
+    kinds = (kind_of(old), kind_of(new))
     diff = tuple(fingerprint_diff(old, new))
     a, b = isa_class(old.get("isa")), isa_class(new.get("isa"))
     if a is None or b is None:
         flags = old.get("isa") if a is None else new.get("isa")
-        return Machines(not diff, f"unknown ISA class (flags {flags!r})", diff)
+        return Machines(not diff, f"unknown ISA class (flags {flags!r})", diff, kinds)
+    old_isa, new_isa = set(old.get("isa") or ()), set(new.get("isa") or ())
+    flags = [f"+{f}" for f in sorted(new_isa - old_isa)]
+    flags += [f"-{f}" for f in sorted(old_isa - new_isa)]
     if a != b:
-        old_isa, new_isa = set(old.get("isa") or ()), set(new.get("isa") or ())
-        flags = [f"+{f}" for f in sorted(new_isa - old_isa)]
-        flags += [f"-{f}" for f in sorted(old_isa - new_isa)]
-        return Machines(False, f"ISA class {a} vs {b} (candidate {' '.join(flags)})", diff)
-    return Machines(not diff, None, diff)
+        note = f"ISA class {a} vs {b} (candidate {' '.join(flags)})"
+        return Machines(False, note, diff, kinds)
+    if kinds[0] != kinds[1]:
+        moved = f" (candidate {' '.join(flags)})" if flags else ""
+        return Machines(False, f"CPU kind {kinds[0]} vs {kinds[1]}{moved}", diff, kinds)
+    return Machines(not diff, None, diff, kinds)
 
 
 def judge(direction: str, tolerance: float, relative: bool, old: float, new: float) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -26,9 +27,11 @@ RELEVANT_ISA = frozenset(
         "avx512_vnni",
         "avx_vnni",
         "avx512_bf16",
+        "avx512_fp16",
         "amx_tile",
         "amx_int8",
         "amx_bf16",
+        "amx_fp16",
         "asimd",
         "asimddp",
     }
@@ -182,7 +185,33 @@ def machine_fingerprint() -> dict[str, object]:
     if caps:  # a capped run says so, and which flags the CPU itself has
         fingerprint.update(isa_caps=caps, cpu_isa=cpu_isa)
     fingerprint["id"] = fingerprint_id(fingerprint)
+    fingerprint["kind"] = cpu_kind(fingerprint)
     return fingerprint
+
+
+def cpu_kind(fingerprint: Mapping[str, object]) -> str | None:
+    """The CPU kind: its model plus the ISA flags its kernels may use (after any cap), as a
+    short slug such as ``amd-epyc-avx512-vnni-3fa2c1``. Two CPUs of one model name can differ in
+    flags (an AMD EPYC with AVX-VNNI ran 1.7x the int8 limit of one without), so the flags are
+    part of it; versions are not (a torch upgrade on one kind is what the gate must judge).
+    None when the fingerprint names neither a model nor flags."""
+    model, isa = fingerprint.get("cpu_model"), fingerprint.get("isa")
+    if not model and not isa:
+        return None
+    flags = sorted(str(f) for f in isa) if isinstance(isa, (list, tuple)) else []
+    caps = fingerprint.get("isa_caps") or {}
+    key = json.dumps([flags, sorted(dict(caps).items()) if isinstance(caps, Mapping) else []])
+    words = re.sub(r"\(r\)|\(tm\)|\bcpu\b|\bprocessor\b|@.*", " ", str(model or "").lower())
+    slug = "-".join(re.findall(r"[a-z0-9]+", words))[:32].strip("-") or "cpu"
+    cls = isa_class(flags) or "unknown"
+    return f"{slug}-{cls}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
+def kind_of(fingerprint: Mapping[str, object]) -> str | None:
+    """The recorded kind of a fingerprint, or the one its model and flags give (files saved
+    before kinds were recorded)."""
+    kind = fingerprint.get("kind")
+    return kind if isinstance(kind, str) and kind else cpu_kind(fingerprint)
 
 
 def _lookup(fingerprint: Mapping[str, object], path: tuple[str, ...]) -> object:

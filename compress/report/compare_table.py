@@ -14,6 +14,9 @@ OK, IMPROVED, REGRESSION = "ok", "improved", "REGRESSION"
 NOT_COMPARABLE, MISSING, NEW, INFO = "not comparable", "missing", "new", "info"
 INCONCLUSIVE = "inconclusive"  # beyond the tolerance, but the CI reaches no change
 FAILED = "FAILED"  # the case failed or errored in the candidate run
+# an int8 quality move between two CPU kinds whose fp32 reference figures are identical: the
+# kinds' int8 kernels round differently (same model, same code); reported, never failed
+KIND_DIFFERENCE = "kind difference"
 
 
 def kind(status: str) -> str:

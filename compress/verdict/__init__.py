@@ -47,7 +47,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "resultfile": [
             "ResultFile",
             "same_run",
-            "committed_baseline",
             "load_json",
             "load",
             "from_doc",

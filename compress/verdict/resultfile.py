@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from compress.core.errors import InputError
-from compress.measure.fingerprint import isa_class
 from compress.verdict.results import EXTRA_INFO_KEY, CaseResult, SchemaError, read
 
 # extra_info keys that pytest-benchmark rows of the current schema may carry besides the result
@@ -68,30 +67,6 @@ def same_run(a: ResultFile, b: ResultFile) -> bool:
     if a.path.resolve() == b.path.resolve():
         return True
     return a.doc.get("datetime") == b.doc.get("datetime") and a.doc == b.doc
-
-
-def committed_baseline(path: str | Path, candidate: ResultFile, *, same_isa=False) -> Path:
-    """``path`` when it is a file; for a folder, its committed ``*_baseline-<profile>*.json``
-    of the candidate's profile, the one of the candidate's ISA class when there is one (with
-    ``same_isa``, only that one: a nightly gate must gate speed). Among baselines of the class,
-    the one whose ISA flags are the candidate's own: two CPUs of one class may differ in int8
-    speed (an AVX-VNNI EPYC ran 1.7x the int8 limit of one without it), so each kind gates
-    against its own; a kind with none gets the first by name.
-
-    InputError names the folder when it holds no such baseline."""
-    folder = Path(path)
-    if not folder.is_dir():
-        return folder
-    found = sorted(folder.glob(f"**/*_baseline-{candidate.profile}*.json"))
-    flags = candidate.fingerprint.get("isa")
-    isas = {p: load(p).fingerprint.get("isa") for p in found}
-    same = [p for p in found if isa_class(isas[p]) == isa_class(flags)]
-    if not found or (same_isa and not same):
-        what = f"profile {candidate.profile!r}"
-        what += f" and ISA class {isa_class(flags)}" if same_isa else ""
-        raise InputError(folder, f"no committed *_baseline-{candidate.profile}*.json of {what}")
-    exact = [p for p in same if sorted(isas[p] or ()) == sorted(flags or ())]
-    return (exact or same or found)[0]
 
 
 def load_json(path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""The gate's injected causes (fixtures.plugins.inject) change a dynamic int8 model as they
+say, and only it: a tiny BERT stands in for MiniLM (the real runs are docs/gate.md's)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from compress.core import torch_ao
+from compress.quantize.dynamic import quantize_dynamic
+from fixtures.plugins.inject import Injection, wrap
+
+
+@pytest.fixture(scope="module")
+def tiny() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=32)  # fmt: skip
+    return BertForSequenceClassification(config).eval()
+
+
+def _int8(model, text: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(torch_ao, "quantize_dynamic", wrap(torch_ao.quantize_dynamic,
+                                                           Injection.parse(text)))  # fmt: skip
+    return quantize_dynamic(model)
+
+
+def _fp32_linears(model) -> set[str]:
+    return {n for n, m in model.named_modules() if type(m) is torch.nn.Linear}
+
+
+def test_hook_spreads_its_passes_and_keeps_the_answers(tiny, monkeypatch) -> None:
+    plain = quantize_dynamic(tiny)
+    hooked = _int8(tiny, "hook:8", monkeypatch)
+    hooks = {n: len(m._forward_hooks) for n, m in hooked.named_modules() if m._forward_hooks}
+    # 6 Linears end in output.dense (3 attention outputs, 3 FFN outputs): one hook each, the
+    # 8 passes spread 2, 2, 1, 1, 1, 1
+    assert sorted(hooks) == sorted(n for n in hooks if n.endswith("output.dense"))
+    assert len(hooks) == 6 and all(v == 1 for v in hooks.values())
+    calls = []
+    monkeypatch.setattr(torch, "histc", lambda *a, **k: calls.append(1))
+    x = torch.randint(0, 64, (2, 8))
+    assert torch.equal(hooked(input_ids=x).logits, plain(input_ids=x).logits)
+    assert len(calls) == 8
+    assert not any(m._forward_hooks for m in tiny.modules())  # the fp32 model is untouched
+
+
+def test_fp32_ffn_leaves_the_first_layers_ffn_in_fp32(tiny, monkeypatch) -> None:
+    kept = _fp32_linears(_int8(tiny, "fp32-ffn:2", monkeypatch))
+    ffn = {f"bert.encoder.layer.{i}.{m}.dense" for i in (0, 1) for m in ("intermediate", "output")}
+    assert kept == ffn
+
+
+def test_keep_fp32_and_noise(tiny, monkeypatch) -> None:
+    assert _fp32_linears(_int8(tiny, "keep-fp32:bert.pooler.dense", monkeypatch)) == {
+        "bert.pooler.dense"
+    }
+    before = {k: v.clone() for k, v in tiny.state_dict().items()}
+    plain = quantize_dynamic(tiny)
+    noisy = _int8(tiny, "noise:0.5", monkeypatch)
+    x = torch.randint(0, 64, (4, 8))
+    assert not torch.allclose(noisy(input_ids=x).logits, plain(input_ids=x).logits)
+    assert all(torch.equal(before[k], v) for k, v in tiny.state_dict().items())
+
+
+@pytest.mark.parametrize("text", ["hook", "hook:0", "slow:3", "noise:x", "fp32-ffn:-1", ""])
+def test_a_bad_injection_names_what_was_expected(text: str) -> None:
+    with pytest.raises(ValueError, match="--inject"):
+        Injection.parse(text)
