@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "compress.compare": 5,  # between runs
     "compress.history": 5,  # across nights
     "compress.search": 5,
+    "compress.baseline": 5,  # records and lists committed baselines
     "fixtures.store": 10,  # the cache, registries, pretrained sources
     "fixtures.data": 11,
     "fixtures.models": 12,

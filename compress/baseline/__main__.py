@@ -1,0 +1,3 @@
+from compress.baseline.cli import main
+
+raise SystemExit(main())
