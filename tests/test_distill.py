@@ -20,7 +20,7 @@ from compress.distill.kd import (
     student_from_teacher,
     teacher_targets,
 )
-from compress.distill.losses import soft_target_loss
+from compress.distill.losses import cosine_hidden_loss, soft_target_loss
 from compress.measure.meters import pinned_threads
 from fixtures.models.bert import TINY, random_classifier, synthetic_batch
 from fixtures.recipes.digits import DigitsCNN
@@ -250,14 +250,44 @@ def test_teacher_targets_keep_logits_and_requested_layers() -> None:
 
 
 def test_bert_student_distils_with_hidden_losses() -> None:
+    """Only the hidden-state losses on: they alone must train the student's encoder towards
+    the teacher's mapped layer (padding masked), on a copy."""
     teacher = random_classifier({**TINY, "num_hidden_layers": 4}, seed=4)
-    student = student_from_teacher(teacher, (1, 3))
+    # a random student: one copied from the teacher's layers starts within 0.001 of its
+    # layer 4 in cosine, too close for training to show
+    student = random_classifier(TINY, seed=9)
+    before = _state(student)
     ids = synthetic_batch(TINY["vocab_size"], 4, 10)
     ids["attention_mask"][:, 7:] = 0
     data = [{**ids, "labels": torch.tensor([0, 1, 1, 0])}]
-    config = DistillConfig(kd_weight=1, cos_weight=1, mse_weight=1, layer_map=((2, 4),), epochs=2)
-    trained = distill(student, config, teacher=teacher, batches=data, progress=False)
+    config = DistillConfig(
+        ce_weight=0, cos_weight=1, mse_weight=1, layer_map=((2, 4),), epochs=4, lr=1e-3,
+        warmup_ratio=0.0,
+    )  # fmt: skip
+    targets = teacher_targets(teacher, data, config.teacher_layers, progress=False)
+
+    def cos_gap(model: nn.Module) -> float:
+        """1 - cos between the student's last layer and the teacher's layer 4, unpadded."""
+        with torch.no_grad():
+            _, states = model_outputs(model, data[0], hidden=True)
+        assert states is not None
+        teacher_4 = targets.hidden[0][4].float()
+        return cosine_hidden_loss(states[2], teacher_4, ids["attention_mask"]).item()
+
+    trained = distill(
+        student, config, teacher=teacher, batches=data, targets=targets, progress=False
+    )
     assert trained.config.num_hidden_layers == 2
+    for k, v in _state(student).items():
+        assert torch.equal(v, before[k]), k
+    last = "bert.encoder.layer.1.output.dense.weight"
+    assert not torch.equal(trained.state_dict()[last], before[last])
+    assert cos_gap(trained) < 0.85 * cos_gap(student)  # 0.92 -> 0.68 when written
+    repadded = {**data[0], "input_ids": data[0]["input_ids"].clone()}
+    repadded["input_ids"][:, 7:] = 3  # other tokens under the padding: neither seen nor scored
+    again = distill(student, config, teacher=teacher, batches=[repadded], progress=False)
+    for k, v in again.state_dict().items():
+        assert torch.allclose(v, trained.state_dict()[k], atol=1e-6), k
 
 
 # --- student factories -----------------------------------------------------------------

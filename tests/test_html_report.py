@@ -62,8 +62,16 @@ def test_several_machines_give_a_speedup_matrix(tmp_path: Path) -> None:
 
 def test_cli_writes_the_page(tmp_path: Path, capsys) -> None:
     out = tmp_path / "report.html"
-    assert main([str(write(tmp_path / "a.json", baseline_cases(), VNNI)), "--html", str(out)]) == 0
-    assert out.read_text().startswith("<!doctype html>")
+    result = write(tmp_path / "a.json", baseline_cases(), VNNI)
+    assert main([str(result), "--html", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and page == render_html([load(result)])
+    assert sorted(re.findall(r'<figure class="pareto" data-task="([^"]+)"', page)) == sorted(TASKS)
+    for table in {full.split("::")[1].split("[")[0] for full in baseline_cases()}:
+        assert f'<h4 id="{table}">' in page
+    assert "Fast CPU" in page and "2.40x [2.30, 2.50]" in page  # torch-dynamic's speedup
+    printed = capsys.readouterr().out  # the tables go to stdout too
+    assert "### test_mrpc_method" in printed and "2.40x [2.30, 2.50]" in printed
 
 
 def test_the_committed_baseline_gets_a_plot_per_model_and_task() -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from compress.measure.fingerprint import machine_fingerprint
 from fixtures.recipes.profiles import MIN_ROUNDS, PROFILES, get_profile
+from fixtures.store import cache as store_cache
 from fixtures.store import plan
 from fixtures.store.cache import cached_entry
 
@@ -60,10 +64,24 @@ def test_nothing_used_writes_no_ledger(cache: Path) -> None:
     assert not (cache / "ledgers").exists()
 
 
-def test_cache_records_build_seconds_and_cpu(cache: Path) -> None:
-    entry = cached_entry("digits", {"x": 1}, _build)
+def test_cache_records_build_seconds_and_cpu(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]  # a clock the build moves: the figure must be the build's own time
+
+    def slow_build(out: Path) -> None:
+        now[0] += 12.34
+        _build(out)
+
+    monkeypatch.setattr(store_cache, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    entry = cached_entry("digits", {"x": 1}, slow_build)
     manifest = json.loads((entry / "MANIFEST.json").read_text())
-    assert manifest["build_seconds"] >= 0 and "isa" in manifest["built_on"]
+    assert manifest["build_seconds"] == 12.3
+    fp = machine_fingerprint()
+    assert fp["cpu_model"] and fp["isa"]  # else the comparison below proves nothing
+    assert manifest["built_on"] == {
+        "cpu_model": fp["cpu_model"],
+        "isa": fp["isa"],
+        "cores": os.cpu_count(),
+    }
 
 
 def test_profiles(monkeypatch: pytest.MonkeyPatch) -> None:

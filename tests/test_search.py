@@ -30,7 +30,7 @@ from compress.search.space import (
     key,
     pareto_front,
 )
-from compress.search.study import Worker
+from compress.search.study import Worker, plain
 from fixtures.search.tiny import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,13 +158,20 @@ def test_the_reference_predicts_each_split_once(tmp_path: Path) -> None:
 
 def test_each_configuration_is_measured_once_and_the_space_can_run_out(tmp_path: Path) -> None:
     space = replace(tiny(quant=("none", "dynamic")), seeds=())
-    assert len(configurations(space.dimensions)) == 4  # none; dynamic, 0, 1 or 2 layers fp32
-    study = run_search(space, _config(tmp_path, trials=10))  # asks for more than exist
+    everything = {key(plain(c)) for c in configurations(space.dimensions)}
+    assert len(everything) == 4  # none; dynamic, 0, 1 or 2 layers fp32
+    config = _config(tmp_path, trials=10)  # asks for more than exist
+    study = run_search(space, config)
     measured = {t.number: t for t in study.trials if "evaluation" in t.user_attrs}
     assert len(measured) == 4
+    assert {key(t.user_attrs["evaluation"]["params"]) for t in measured.values()} == everything
+    assert "evaluation" in study.trials[-1].user_attrs  # it stopped once the last was measured
     for t in study.trials:
         if "same_as" in t.user_attrs:  # a repeat: the original's figures, not re-timed
+            assert "evaluation" not in t.user_attrs
             assert t.values == measured[t.user_attrs["same_as"]].values
+    again = run_search(space, config)  # resumed on a space already measured: nothing to do
+    assert len(again.trials) == len(study.trials)
 
 
 @pytest.mark.parametrize(("message", "survives"), [("Cannot tell a COMPLETE trial.", True),

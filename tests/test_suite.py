@@ -10,7 +10,9 @@ import pytest
 
 from compress.core.errors import InputError
 from compress.core.suite import METHODS, load_suite
+from fixtures.recipes import declared
 from fixtures.recipes.declared import check_suite
+from fixtures.store.sources import OFFLINE_VARS
 
 WORDS = [f"w{i}" for i in range(200)]
 
@@ -127,6 +129,33 @@ def test_a_bad_suite_file_is_one_line_naming_file_and_key(
 ) -> None:
     message = _error(tiny, text)
     assert expected in message and "bad.toml" in message
+
+
+@pytest.mark.parametrize("offline_var", [None, "1"], ids=["online", "offline"])
+@pytest.mark.parametrize("reachable", [True, False], ids=["hub-answers", "hub-silent"])
+def test_a_path_is_a_directory_and_only_org_name_may_be_a_hub_id(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch, offline_var: str | None, reachable: bool
+) -> None:
+    """A bare name is a directory beside the suite file, whatever the hub and the offline
+    switches say; ``org/name`` is a hub id while the hub answers (docs/suite.md)."""
+    for var in OFFLINE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    if offline_var is not None:
+        monkeypatch.setenv("COMPRESS_BENCH_OFFLINE", offline_var)
+    hub = reachable and offline_var is None  # sources.hub_reachable: never when offline
+    monkeypatch.setattr(declared, "hub_reachable", lambda: hub)
+    message = _error(tiny, SUITE.replace('"tiny"', '"nowhere"'))
+    assert message.endswith(f"models.tiny.path: {tiny / 'nowhere'}: no such directory")
+    text = SUITE.replace('"tiny"', '"org/nowhere"')
+    if not hub:
+        why = "off: offline mode" if offline_var else "unreachable"
+        detail = f"org/nowhere: no such directory (a hub id, but the hub is {why})"
+        assert _error(tiny, text).endswith(f"models.tiny.path: {detail}")
+        return
+    (tiny / "hub.toml").write_text(text)
+    suite = load_suite(tiny / "hub.toml")
+    assert suite.models[0].path == "org/nowhere"  # kept as written: the hub's to load
+    check_suite(suite)  # the files beside it are still read and checked
 
 
 def test_a_model_directory_needs_weights_and_a_tokenizer(tiny: Path, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """A declared suite: the user's own classifiers and labelled files, benchmarked without Python.
 
     [models.my-classifier]
-    path = "models/my-classifier"        # a save_pretrained directory (or a hub id, online)
+    path = "models/my-classifier"        # save_pretrained directory (or a hub id org/name, online)
     metric = "macro_f1"                  # accuracy | f1 (binary) | macro_f1 | weighted_f1
     eval = { file = "data/test.tsv", text = "sentence", label = "label" }
     calibration = "data/train.tsv"       # optional: the eval file's columns; static int8
@@ -60,7 +60,8 @@ DATA_KEYS = {"file", "text", "text_pair", "label", "format"}
 BUDGET_KEYS = {"quality_drop_pts", "min_speedup", "min_agreement"}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+# org/name only: a bare name that is no directory here is a missing directory, not a hub id
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 TABLE = "tool.compress-bench"
 
 

@@ -148,11 +148,8 @@ def speedup_floor(
 
 
 def has_int8_dot_product(isa: Iterable[str]) -> bool:
-    """True when the ISA flags include an int8 dot-product instruction (VNNI, AMX-INT8, dotprod).
-
-    Kernels that are only fast with such an instruction (torchao's int8 dynamic path) are held
-    to a speed floor where this is True and only reported elsewhere.
-    """
+    """True when the ISA flags include an int8 dot-product instruction (VNNI, AMX-INT8, dotprod):
+    without one, int8 GEMMs gain little over fp32 (and torchao's int8 dynamic path loses)."""
     if isinstance(isa, str):  # a raw "flags : ..." value, not a list
         isa = isa.split()
     flags = {ISA_ALIASES.get(flag.lower(), flag.lower()) for flag in isa}
