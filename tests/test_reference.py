@@ -18,6 +18,7 @@ from compress.compare.rules import Options
 from compress.core.errors import InputError
 from compress.measure.fingerprint import cpu_kind, kind_of
 from compress.verdict.resultfile import from_doc, load
+from compress.verdict.results import Metric
 from fixtures.plugins.settings import Settings
 from tests.test_compare_evidence import CASE, _doc, _flip, _labels, _quality, _speed
 
@@ -176,3 +177,18 @@ def test_the_retest_gets_every_setting_back(field: str) -> None:
         assert _parse(args, env) == settings
     everything = Settings(**SAMPLES)
     assert _parse(*everything.to_args({})) == everything
+
+
+def test_a_case_that_regressed_in_other_figures_is_not_said_to_be_retested(tmp_path) -> None:
+    size = {"unit": "bytes", "direction": "lower", "tolerance": 0.001, "relative": True}
+    base = from_doc(
+        _doc({"speedup": _speed(2.0, 0.02), "size_bytes": Metric(90e6, **size)}, fp=EPYC), "a"
+    )
+    worse = {"speedup": _speed(1.7, 0.02), "size_bytes": Metric(95e6, **size)}
+    slow = from_doc(_doc(worse, fp=EPYC, when="2"), tmp_path / "b")
+    rows = confirm(compare(base, slow), base, slow, Options())
+    status = {r.metric: r.status for r in rows if r.benchmark == CASE}
+    assert (
+        status["speedup"] == "REGRESSION (not re-measured: the case regressed in other figures too)"
+    )
+    assert status["size_bytes"] == "REGRESSION"

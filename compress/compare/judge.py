@@ -281,9 +281,13 @@ def confirm(rows: list[Row], baseline: ResultFile, retest: ResultFile | str | No
     if isinstance(retest, ResultFile):
         again = {(r.benchmark, r.metric): r for r in compare(baseline, retest, o)}
     why = retest if isinstance(retest, str) else "the retest did not run"
+    other = {r.benchmark for r in rows if r.regression and r.unit != "x"}  # not retested
     out = []
     for row in rows:
-        if row.regression and row.unit == "x":
+        if row.regression and row.unit == "x" and row.benchmark in other:
+            row = replace(row, status=f"{REGRESSION} (not re-measured: the case regressed in "
+                          "other figures too)")  # fmt: skip
+        elif row.regression and row.unit == "x":
             second = again.get((row.benchmark, row.metric))
             if second is None:
                 missed = why if not isinstance(retest, ResultFile) else "not in the retest's file"
