@@ -30,6 +30,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "absent_rows",
             "outcome_rows",
             "is_regression",
+            "kind_differences",
         ],
     },
 )

@@ -39,6 +39,7 @@ from compress.compare.rules import (
     is_regression,
     judge,
     judge_metric,
+    kind_differences,
     machines,
     outcome_rows,
 )
@@ -47,7 +48,6 @@ from compress.report.compare_table import (
     IMPROVED,
     INCONCLUSIVE,
     INFO,
-    KIND_DIFFERENCE,
     MISSING,
     NEW,
     NOT_COMPARABLE,
@@ -146,28 +146,7 @@ def _case_rows(
             rows.append(Row.of(full, name, key, base, cand, f"{NOT_COMPARABLE}: {data_note}"))
             continue
         rows.append(_judged(full, name, key, ((old, base), (new, cand)), machine, options))
-    return _kind_differences(rows) if machine.other_kind else rows
-
-
-REFERENCE_SUFFIX = "_reference"  # the fp32 side of a case's quality figures (verdict.quality)
-ANSWER_UNITS = frozenset({"frac", "pts", "nats"})  # figures of the compressed model's answers
-
-
-def _kind_differences(rows: list[Row]) -> list[Row]:
-    """Between two CPU kinds, a case whose fp32 reference figures are identical and whose
-    compressed answers moved has met another kind's int8 kernels, not a regression of the
-    suite (an AMX Xeon agreed with fp32 on 0.913 of the held-out MRPC pairs where the EPYC
-    baseline agreed on 0.923, same model): those moves are reported as kind differences."""
-    reference = [r for r in rows if r.metric.endswith(REFERENCE_SUFFIX)]
-    if not reference or any(r.baseline != r.candidate for r in reference):
-        return rows
-    out = []
-    for row in rows:
-        moved = kind(row.status) in (REGRESSION, INCONCLUSIVE)
-        if moved and row.unit in ANSWER_UNITS and not row.metric.endswith(REFERENCE_SUFFIX):
-            row = replace(row, status=f"{KIND_DIFFERENCE}: {row.status} (fp32 identical)")
-        out.append(row)
-    return out
+    return kind_differences(rows) if machine.other_kind else rows
 
 
 def _time_row(full: str, name: str, old: Mapping, new: Mapping, machine: Machines, o: Options):
