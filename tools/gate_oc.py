@@ -14,7 +14,7 @@ scratch copy of the tree. Nothing here edits the suite.
 ``ref:N`` runs N unchanged, ungated runs and makes the reference of them as a baseline is made
 (``compress.baseline.pick``: the median run per case). OUT gets runs/, logs/ and oc.json (per
 run: the gate's exit status and the rows that regressed). ``--check REF`` runs ``hook-5``
-(-9.9% to -12.4% on MiniLM at length 128, batch 1, on the EPYC without AVX-VNNI), an
+(-8.8% to -12.4% on MiniLM at length 128, batch 1, on the EPYC without AVX-VNNI), an
 unchanged rerun and ``noise-0.15-1`` (-1.17 pt F1 on MRPC test) against REF, and exits 1
 unless the first and last fail the gate (the slowdown confirmed by its retest) and the rerun
 passes: the gate blind or crying wolf fails CI.
