@@ -7,9 +7,9 @@ one of its ``neighbours`` nearest words. TinyBERT takes candidates from BERT's m
 candidates are the nearest whole-word vocabulary entries by cosine similarity of the model's
 own input word embeddings (:func:`word_neighbours`). In a sentence pair a word gets the same
 replacement in both sentences by default (``same_in_pair``): TinyBERT's per-sentence rule
-turned many MRPC paraphrases into non-paraphrases and did not help there (docs/findings.md, distillation). The
-augmented examples carry no gold label: they are marked :data:`UNLABELED` and the teacher
-labels them (:func:`compress.distill.kd.fill_teacher_labels`).
+turned many MRPC paraphrases into non-paraphrases and did not help there (docs/findings.md,
+distillation). The augmented examples carry no gold label: they are marked :data:`UNLABELED`
+and the teacher labels them (:func:`compress.distill.kd.fill_teacher_labels`).
 """
 
 from __future__ import annotations
