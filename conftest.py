@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import pytest
 
-from compress.core.suite import load_suite
 from compress.measure.fingerprint import machine_fingerprint
+from compress.methods.suite import load_suite
 from compress.verdict.case import Case
 from compress.verdict.machine import machine_int8_limit, speedup_floor
 from fixtures.data.chinese_news import load_sogou

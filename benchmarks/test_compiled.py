@@ -9,8 +9,8 @@ paired and interleaved; compile time (the first call) and preparation time are r
 from steady-state latency; the checkpoint is the quantized module's state dict. MRPC rows at
 batch 1 also record F1 on MRPC test with the paired drop against eager fp32, and agreement / KL
 to eager fp32 over every held-out pair, scored by the compiled variant itself (one padded pair
-per call). Every method of quantize.compiled in Inductor's default mode; which rows run is the
-profile's (quick: MRPC at batch 1, three methods).
+per call). Every compiled method of the registry (compress.methods.registry) in Inductor's
+default mode, gated in-run where its claim is speed; which rows run is the profile's (quick: MRPC at batch 1, three methods).
 ``test_compiled_peak_memory``: the fresh serving process of pt2e static against compiled fp32,
 each compiling in the process that serves (compress.measure.memory's ``build``).
 Run this file serially (never under xdist).
@@ -27,9 +27,9 @@ import torch
 
 from compress.measure.memory import peak_memory
 from compress.measure.meters import serialized_size
+from compress.methods.build import Context, build
+from compress.methods.registry import Claim, Method, get, select
 from compress.quantize.compiled import (
-    METHODS,
-    CompileConfig,
     CompiledModel,
     CompileError,
     ToolchainMissing,
@@ -49,19 +49,21 @@ ROUNDS = 30  # paired rounds at batch 1 in the full profile (scaled by the profi
 MAX_SIZE_RATIO = 0.8  # int8 checkpoints vs fp32
 MIN_AGREEMENT = 0.90  # as the eager int8 methods (test_quantize_mrpc_methods)
 FP32_MIN_AGREEMENT = 0.99  # compiling fp32 must not change its answers
-# Weights int8, activations fp32: no int8 GEMM, so no speedup is promised (recorded only)
-UNGATED = frozenset({"fp32", "torchao-int8-weight-only"})
+FP32 = get("compiled-fp32")  # every compiled row's reference
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """The profile's grid of models x variants x batches (quick: fewer; docs/compiled.md)."""
+    """The profile's grid of models x the registry's compiled methods x batches (quick:
+    fewer; docs/compiled.md). Ids name a method without its ``compiled-`` prefix (this
+    module's rows are all compiled; the committed baselines know them by these ids)."""
     if metafunc.function.__name__ == "test_compiled":
         profile = profile_of(metafunc.config)
-        methods = profile.compiled_methods or METHODS
+        names = profile.compiled_methods or [m.name for m in select(family="inductor")]
         params = [
-            pytest.param(model, method, batch, id=f"{model}-{method}-bs{batch}")
+            pytest.param(model, get(name), batch,
+                         id=f"{model}-{name.removeprefix('compiled-')}-bs{batch}")  # fmt: skip
             for model in profile.compiled_models
-            for method in methods
+            for name in names
             for batch in profile.compiled_batches
         ]
         metafunc.parametrize(("pair", "method", "batch"), params, indirect=["pair"])
@@ -84,7 +86,7 @@ def _inputs(
 
 
 def _calibration(model_id: str, request: pytest.FixtureRequest, vocab: int) -> list:
-    """pt2e-static's calibration inputs: MRPC train pairs, else synthetic token ids."""
+    """compiled-pt2e-static's calibration inputs: MRPC train pairs, else synthetic token ids."""
     if "mrpc" in model_id:
         return request.getfixturevalue("mrpc_calibration")
     return [synthetic_batch(vocab, 8, SEQ, seed=s) for s in range(1, 9)]
@@ -94,21 +96,22 @@ def _about_inputs(model_id: str) -> str:
     return "MRPC dev pairs" if "mrpc" in model_id else "synthetic token ids"
 
 
-def _compile(pair: Pair, config: CompileConfig, inputs, calibration) -> CompiledModel:
+def _compile(pair: Pair, method: Method, inputs, calibration) -> CompiledModel:
+    context = Context(example=inputs, calibration=calibration, name=pair.about)
     try:
-        return compile_model(pair.fp32, config, inputs, calibration, name=pair.about)
+        return build(method, pair.fp32, context).model
     except (CompileError, ToolchainMissing) as err:
         pytest.skip(str(err))
 
 
-def _floor(method: str, min_speedup: float, model_id: str, batch: int) -> float | None:
+def _floor(method: Method, min_speedup: float, model_id: str, batch: int) -> float | None:
     """Int8-GEMM variants of the MRPC MiniLM at batch 1 are gated at this CPU's int8 floor on
     every ISA class: with the AVX2 caps they ran pt2e static at 1.62x and torchao int8 dynamic
     at 1.52x compiled fp32 (docs/compiled.md). Elsewhere in the grid no floor holds on both
     classes: at batch 8 compiling fp32 alone gains most (bert-base dims 2.11x over eager on
     AVX-VNNI), and torchao int8 dynamic there ran 0.99x compiled fp32; those rows, fp32 and
     weight-only (no int8 GEMM) are recorded and gated between runs, not in-run."""
-    gated = method not in UNGATED and model_id == "minilm-l6-mrpc" and batch == 1
+    gated = method.claim is Claim.SPEED and model_id == "minilm-l6-mrpc" and batch == 1
     return min_speedup if gated else None
 
 
@@ -120,19 +123,20 @@ def test_compiled(
     min_speedup: float,
     compiled_fp32: dict[tuple[str, int], CompiledModel],
     pair: Pair,
-    method: str,
+    method: Method,
     batch: int,
 ) -> None:
     """One compiled variant vs compiled and eager fp32; quality on MRPC at batch 1."""
     model_id = request.node.callspec.params["pair"]
     inputs = _inputs(model_id, pair, batch, request)
     calibration = _calibration(model_id, request, pair.fp32.config.vocab_size)
-    config = CompileConfig(method)
+    config = method.config()
     key = (model_id, batch)
     if key not in compiled_fp32:
-        compiled_fp32[key] = _compile(pair, CompileConfig("fp32"), inputs, ())
+        compiled_fp32[key] = _compile(pair, FP32, inputs, ())
     reference = compiled_fp32[key]
-    compiled = reference if method == "fp32" else _compile(pair, config, inputs, calibration)
+    is_fp32 = method is FP32
+    compiled = reference if is_fp32 else _compile(pair, method, inputs, calibration)
     case = new_case(
         config={"id": config.id, **config.to_dict()},
         model={"about": pair.about},
@@ -144,25 +148,25 @@ def test_compiled(
     if scored:
         clf = request.getfixturevalue("mrpc_classifier")
         result = clf.score(compiled, config.id)
-        agreement = FP32_MIN_AGREEMENT if method == "fp32" else MIN_AGREEMENT
+        agreement = FP32_MIN_AGREEMENT if is_fp32 else MIN_AGREEMENT
         clf.record_quality(case, result, budget_pts=1.0, min_agreement=agreement)
     eager = forward_fn(pair.fp32, inputs)
     rounds = profile.rounds(max(6, ROUNDS // batch))
-    if method != "fp32":
+    if not is_fp32:
         timed = forward_fn(compiled, inputs)
         case.speedup(eager, timed, floor=None, rounds=rounds, name="speedup_vs_eager")
     run_compression(
         case,
         benchmark,
-        reference=eager if method == "fp32" else forward_fn(reference, inputs),
+        reference=eager if is_fp32 else forward_fn(reference, inputs),
         compressed=forward_fn(compiled, inputs),
         rounds=rounds,
         floor=_floor(method, min_speedup, model_id, batch),
         size_bytes=(serialized_size(pair.fp32), serialized_size(compiled.inner)),
-        max_size_ratio=None if method == "fp32" else MAX_SIZE_RATIO,
+        max_size_ratio=None if is_fp32 else MAX_SIZE_RATIO,
     )
     speedup = case.metrics["speedup"].value
-    if method != "fp32" and speedup < 1.0:
+    if not is_fp32 and speedup < 1.0:
         warnings.warn(
             f"{config.id} on {model_id} bs{batch}: {speedup:.2f}x compiled fp32, i.e. "
             "slower; recorded, not gated as if it were fast",
@@ -170,7 +174,7 @@ def test_compiled(
         )
 
 
-MEMORY_METHOD = "pt2e-static"  # the fastest compiled variant on every CPU measured
+MEMORY_METHOD = get("compiled-pt2e-static")  # the fastest compiled variant on every CPU measured
 FORWARDS = 5
 
 
@@ -182,21 +186,20 @@ def test_compiled_peak_memory(benchmark, request, new_case, pair: Pair) -> None:
     inputs = _inputs("minilm-l6-mrpc", pair, 1, request)
     calibration = _calibration("minilm-l6-mrpc", request, pair.fp32.config.vocab_size)
 
-    def build(method: str) -> functools.partial:
-        config = CompileConfig(method)
-        return functools.partial(compile_model, config=config, example=inputs,
+    def serve(method: Method) -> functools.partial:  # what the fresh process builds
+        return functools.partial(compile_model, config=method.config(), example=inputs,
                                  calibration=calibration, name=pair.about)  # fmt: skip
 
     probe = {"forwards": FORWARDS, "case": f"{pair.about} compiled"}
-    fp32 = peak_memory(pair.fp32, inputs, **probe, build=build("fp32"))
+    fp32 = peak_memory(pair.fp32, inputs, **probe, build=serve(FP32))
     int8 = benchmark.pedantic(
         peak_memory,
         args=(pair.fp32, inputs),
-        kwargs={**probe, "build": build(MEMORY_METHOD)},
+        kwargs={**probe, "build": serve(MEMORY_METHOD)},
         rounds=1,
         iterations=1,
     )
-    config = CompileConfig(MEMORY_METHOD)
+    config = MEMORY_METHOD.config()
     case = new_case(
         config={"id": config.id, **config.to_dict(), "forwards": FORWARDS},
         model={"about": pair.about},

@@ -1,11 +1,11 @@
-"""Your model, your data: cases generated from a suite file (compress.core.suite, docs/suite.md).
+"""Your model, your data: cases generated from a suite file (compress.methods.suite, docs/suite.md).
 
 ``pytest benchmarks --suite FILE`` runs one case per declared (model, method, batch size) and
 nothing else; without ``--suite`` this module runs ``benchmarks/suites/mrpc.toml``: the MRPC
 classifier the suite fine-tunes, exported to a directory as a user's model would be, beside
 the built-in MRPC cases of the same run.
 
-Each case: the method's model (models.int8_methods) timed on the first ``batch`` rows of the
+Each case: the method's model (compress.methods) timed on the first ``batch`` rows of the
 evaluation file, padded to the model's max length, as the benchmark row; the paired,
 interleaved speedup over eager fp32 with its CI (one thread; compiled variants too: the
 reference is the model as the user runs it now) gated at the model's ``min_speedup`` or the
@@ -18,7 +18,6 @@ Run this file serially (never under xdist).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +25,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from compress.core.suite import DeclaredModel, Suite, load_suite
 from compress.measure.memory import peak_memory
 from compress.measure.meters import percentiles, serialized_size
+from compress.methods.build import Built, Context, build
+from compress.methods.registry import get
+from compress.methods.suite import DeclaredModel, Suite, load_suite
 from compress.quantize.compiled import CompileError, ToolchainMissing
 from compress.train.evaluate import forward_fn
 from compress.verdict.runner import timed_speedup
-from fixtures.models.int8_methods import COMPILED, Built, build_int8
 from fixtures.models.task import TaskClassifier
 from fixtures.plugins.settings import settings_of
 from fixtures.recipes.declared import (
@@ -40,7 +40,7 @@ from fixtures.recipes.declared import (
     check_suite,
     declared_classifier,
     export_classifier,
-    fine_pruned,
+    trainer,
 )
 from fixtures.recipes.profiles import Profile
 
@@ -51,7 +51,6 @@ MRPC_MODEL = "COMPRESS_BENCH_MRPC_MODEL"  # the built-in suite's model directory
 ROUNDS = 30  # paired rounds at batch 1 in the full profile (scaled by the batch and profile)
 MAX_SIZE_RATIO = 0.8  # int8 checkpoints vs fp32
 MEMORY_FORWARDS = 5
-FINE_PRUNED = "fine-pruned"
 TAILS = (90, 99)  # latency percentiles per arm (the median is speedup_{baseline,candidate}_s)
 
 
@@ -106,24 +105,18 @@ class Declared:
         """The timed batch: the first ``batch`` evaluation rows, padded to the max length."""
         return {k: v for k, v in self.clf.eval.batches(batch)[0].items() if k != "labels"}
 
-    def build(self, method: str, batch: int, profile: Profile) -> Built:
-        key = (method, batch if method.startswith(COMPILED) else 0)
-        if key not in self.built and method.startswith(FINE_PRUNED):
-            start = time.perf_counter()
-            model, config, _ = fine_pruned(self.suite, self.spec, self.clf,
-                                           epochs=profile.fine_prune_epochs,
-                                           int8=method.endswith("-int8"))  # fmt: skip
-            self.built[key] = Built(model, serialized_size(model), config,
-                                    time.perf_counter() - start)  # fmt: skip
+    def build(self, name: str, batch: int, profile: Profile) -> Built:
+        method = get(name)
+        key = (name, batch if method.compiled else 0)
         if key not in self.built:
-            self.built[key] = build_int8(
-                method,
-                self.clf.fp32,
+            context = Context(
                 example=self.inputs(batch),
                 calibration=self.calibration,
                 workdir=self.workdir,
                 name=self.spec.name,
+                train=trainer(self.suite, self.spec, self.clf, profile),
             )
+            self.built[key] = build(method, self.clf.fp32, context)
         return self.built[key]
 
 
@@ -149,7 +142,7 @@ def _score(case, model: Declared, built: Built, method: str) -> None:
     result = model.clf.score(built.model, method)
     model.clf.record_quality(case, result, budget_pts=budgets.quality_drop_pts,
                              min_agreement=budgets.min_agreement)  # fmt: skip
-    if not isinstance(built.model, torch.nn.Module) or method.startswith(COMPILED):
+    if not isinstance(built.model, torch.nn.Module) or get(method).compiled:
         return  # ONNX Runtime sessions and compiled graphs are not saved as torch modules
     inputs = model.inputs(1)
     if model.fp32_peak is None:
@@ -184,7 +177,7 @@ def test_declared(
         data=model.clf.data(max_length=int(inputs["input_ids"].shape[1]), batch=batch),
     )
     first = batch == model.spec.batch_sizes[0]
-    if first or method.startswith(COMPILED):  # built for this case (compiled: per batch;
+    if first or get(method).compiled:  # built for this case (compiled: per batch;
         # fine-pruned: training time, or the cache's load)
         case.report("build_s", built.build_s, "s")
     if first:

@@ -100,7 +100,7 @@ def test_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
     assert full.compiled_methods is None  # every compiled method; quick: fewer
     assert set(quick.compiled_batches) < set(full.compiled_batches)
     with pytest.raises(ValueError, match=r"unknown compiled method\(s\) \['int3'\]"):
-        type(quick)(**{**quick.to_dict(), "compiled_methods": ("fp32", "int3")})
+        type(quick)(**{**quick.to_dict(), "compiled_methods": ("compiled-fp32", "int3")})
 
 
 def test_profile_env_var(monkeypatch: pytest.MonkeyPatch) -> None:

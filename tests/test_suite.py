@@ -1,4 +1,4 @@
-"""core.suite and fixtures.recipes.declared: a declared suite file is read, checked, and every
+"""methods.suite and fixtures.recipes.declared: a declared suite file is read, checked, and every
 defect is one line naming the file and the key (or the data file and its line)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compress.core.errors import InputError
-from compress.core.suite import METHODS, load_suite
+from compress.methods.suite import load_suite
 from fixtures.recipes import declared
 from fixtures.recipes.declared import check_suite
 from fixtures.store.sources import OFFLINE_VARS
@@ -87,9 +87,9 @@ def test_defaults_variables_and_pyproject(tiny: Path, tmp_path: Path, monkeypatc
     )
     (model,) = load_suite(tmp_path / "pyproject.toml").models
     assert model.metric == "accuracy" and model.path == str(tiny / "tiny")
-    needs_files = ("torch-static-percentile", "ort-static", "compiled-pt2e-static",
-                   "fine-pruned", "fine-pruned-int8")  # fmt: skip
-    assert model.methods == tuple(m for m in METHODS if m not in needs_files)
+    # no calibration or train file declared: the default methods that need neither
+    assert model.methods == ("torch-dynamic", "ort-dynamic-per-channel",
+                             "compiled-torchao-int8-dynamic")  # fmt: skip
 
 
 def _error(tiny: Path, text: str) -> str:

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "compress.quantize": 2,  # the techniques
     "compress.prune": 2,
     "compress.distill": 2,
+    "compress.methods": 3,  # the method registry, its builds, suite files
     "compress.verdict": 3,  # typed results, the runner, in-run gates
     "compress.report": 4,  # tables and HTML of one run
     "compress.compare": 5,  # between runs

@@ -1,5 +1,5 @@
-"""Layer 0, imports no other layer: errors, validated configs, statistics, strict text files, suite
-files, database URLs, and the one place that touches torch.ao.quantization.
+"""Layer 0, imports no other layer: errors, validated configs, statistics, strict text files,
+database URLs, and the one place that touches torch.ao.quantization.
 
 The names below load their module on first use (lazy_loader), so importing one
 module of the package imports no other."""
@@ -8,7 +8,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["config", "dburl", "errors", "stats", "suite", "textdata", "torch_ao"],
+    submodules=["config", "dburl", "errors", "stats", "textdata", "torch_ao"],
     submod_attrs={
         "config": ["config_from_dict"],
         "dburl": ["database_url", "sqlite_path", "where", "describe"],
@@ -28,7 +28,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "seed_summary",
             "verdict",
         ],
-        "suite": ["SuiteError", "DataFile", "Budgets", "DeclaredModel", "Suite", "load_suite"],
         "textdata": ["read_utf8", "LabelledTexts", "read_labelled"],
         "torch_ao": [
             "quiet_deprecations",

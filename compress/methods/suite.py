@@ -8,7 +8,7 @@
     train = "data/train.tsv"             # optional: labelled; structured fine-pruning
     max_length = 128                     # optional: default the 95th percentile of eval
     batch_sizes = [1, 8]
-    methods = ["torch-dynamic", "ort-dynamic-per-channel"]   # optional: every one that applies
+    methods = ["torch-dynamic", "ort-dynamic-per-channel"]   # optional: the defaults that apply
     [models.my-classifier.budgets]
     quality_drop_pts = 1.0               # largest drop of the metric, points
     min_speedup = 1.3                    # optional: default this CPU's int8 floor
@@ -32,6 +32,7 @@ from typing import Any
 import tomllib
 
 from compress.core.errors import InputError
+from compress.methods.registry import METHODS, REGISTRY
 
 # metric name in the file -> verdict.change.SCORES key (the paired CIs know it by that name)
 METRICS = {
@@ -39,19 +40,6 @@ METRICS = {
     "f1": "f1_binary",
     "macro_f1": "f1_macro",
     "weighted_f1": "f1_weighted",
-}
-# method -> the optional file it needs (None: the model and its eval file suffice)
-METHODS: dict[str, str | None] = {
-    "torch-dynamic": None,
-    "torch-static-percentile": "calibration",
-    "ort-dynamic-per-channel": None,
-    "ort-static": "calibration",
-    "compiled-torchao-int8-dynamic": None,
-    "compiled-pt2e-static": "calibration",
-    # heads and FFN rows removed while training on the train file (Taylor scores, BERT
-    # family), compacted; then also dynamic int8
-    "fine-pruned": "train",
-    "fine-pruned-int8": "train",
 }
 FORMATS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl"}
 MODEL_KEYS = {"path", "metric", "eval", "calibration", "train", "max_length", "batch_sizes",
@@ -246,16 +234,16 @@ def _model(r: _Reader, name: str, raw: Any, defaults: dict[str, Any]) -> Declare
 
 
 def _methods(r: _Reader, key: str, raw: Any, files: set[str]) -> tuple[str, ...]:
-    if raw is None:  # every method whose file is declared
-        return tuple(m for m, needs in METHODS.items() if needs is None or needs in files)
+    if raw is None:  # every default method whose files are declared
+        return tuple(m.name for m in METHODS if m.default and set(m.needs.files()) <= files)
     if not isinstance(raw, list) or not raw:
         raise r.fail(key, f"expected a non-empty list of methods, got {_kind(raw)}")
     for method in raw:
-        if method not in METHODS:
-            raise r.fail(key, f"unknown method {method!r} (expected {', '.join(METHODS)})")
-        needs = METHODS[method]
-        if needs is not None and needs not in files:
-            raise r.fail(key, f"{method} needs a {needs} file (models.NAME.{needs})")
+        if method not in REGISTRY:
+            raise r.fail(key, f"unknown method {method!r} (expected {', '.join(REGISTRY)})")
+        for needs in REGISTRY[method].needs.files():
+            if needs not in files:
+                raise r.fail(key, f"{method} needs a {needs} file (models.NAME.{needs})")
     return tuple(dict.fromkeys(raw))
 
 

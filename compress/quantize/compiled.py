@@ -64,9 +64,14 @@ class CompileConfig:
     freezing: bool = True  # Inductor folds the weights as constants (prepacks int8 GEMMs)
     threads: int = 1  # Inductor's kernels are generated for this many threads
     calibration_samples: int = 64  # pt2e-static: train inputs observed before convert
+    # a torchao config beyond METHODS' (method "torchao-<its scheme>"); None: the method's own
+    torchao: TorchaoConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
+        if isinstance(self.torchao, dict):  # from_dict
+            object.__setattr__(self, "torchao", TorchaoConfig.from_dict(self.torchao))
+        custom = self.torchao is not None and self.method == f"torchao-{self.torchao.scheme}"
+        if self.method not in METHODS and not custom:
             raise ValueError(f"unknown compiled method {self.method!r}; expected one of {METHODS}")
         if self.mode not in MODES:
             raise ValueError(f"unknown torch.compile mode {self.mode!r}; expected one of {MODES}")
@@ -94,12 +99,19 @@ class CompileConfig:
             out["calibration_samples"] = self.calibration_samples
         if self.method.startswith(("torchao", "pt2e")):
             out["torchao"] = torchao_version()
+        if self.torchao is not None:
+            out["torchao_config"] = self.torchao.to_dict()
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CompileConfig:
         """The config ``to_dict`` wrote (validated again)."""
-        return config_from_dict(cls, dict(data), ("torch", "torchao"))
+        data = dict(data)
+        if "torchao_config" in data:
+            data["torchao"] = data.pop("torchao_config")
+        elif "torchao" in data:
+            data.pop("torchao")  # the version it was built with
+        return config_from_dict(cls, data, ("torch",))
 
 
 class CompiledModel(nn.Module):
@@ -209,7 +221,8 @@ def _prepare(
     if config.method == "fp32":
         return copy.deepcopy(model).eval()
     if config.method.startswith("torchao-"):
-        return quantize_torchao(model, TorchaoConfig(config.method.removeprefix("torchao-")))
+        tao = config.torchao or TorchaoConfig(config.method.removeprefix("torchao-"))
+        return quantize_torchao(model, tao)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 

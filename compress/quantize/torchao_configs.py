@@ -18,7 +18,12 @@ from torch import nn
 
 from compress.core.config import config_from_dict
 
-SCHEMES = ("int8-dynamic", "int8-weight-only", "int4-weight-only")
+# scheme -> the class of torchao.quantization it names (built as ``Class(**options)``)
+SCHEMES = {
+    "int8-dynamic": "Int8DynamicActivationInt8WeightConfig",  # int8 activations per token
+    "int8-weight-only": "Int8WeightOnlyConfig",
+    "int4-weight-only": "Int4WeightOnlyConfig",
+}
 
 
 class BackendUnsupported(RuntimeError):
@@ -27,14 +32,22 @@ class BackendUnsupported(RuntimeError):
 
 @dataclass(frozen=True)
 class TorchaoConfig:
-    """Which torchao scheme to apply to every ``nn.Linear``."""
+    """Which torchao config to apply to every ``nn.Linear``: a scheme of SCHEMES, or any
+    ``torchao.quantization`` config class named by ``config_class`` with ``options``."""
 
     scheme: str = "int8-dynamic"  # int8 activations (per token) x int8 weights (per channel)
     group_size: int = 128  # int4-weight-only only: weights per scale group
+    config_class: str = ""  # empty: SCHEMES[scheme]
+    options: tuple[tuple[str, Any], ...] = ()  # keyword arguments of config_class
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"unknown torchao scheme {self.scheme!r}; expected one of {SCHEMES}")
+        if isinstance(self.options, dict):  # from_dict: JSON has no tuples
+            object.__setattr__(self, "options", tuple(sorted(self.options.items())))
+        if not self.config_class and self.scheme not in SCHEMES:
+            raise ValueError(
+                f"unknown torchao scheme {self.scheme!r}; expected one of {tuple(SCHEMES)} "
+                "or a config_class"
+            )
         if self.group_size not in (32, 64, 128, 256):
             raise ValueError(f"group_size must be 32, 64, 128 or 256, got {self.group_size}")
 
@@ -48,6 +61,8 @@ class TorchaoConfig:
         out: dict[str, object] = {"backend": "torchao", "scheme": self.scheme}
         if self.scheme == "int4-weight-only":
             out["group_size"] = self.group_size
+        if self.config_class:
+            out.update(config_class=self.config_class, options=dict(self.options))
         out["torchao"] = torchao_version()
         return out
 
@@ -60,11 +75,10 @@ class TorchaoConfig:
         """The torchao config object this scheme names."""
         from torchao import quantization as q
 
-        if self.scheme == "int8-dynamic":
-            return q.Int8DynamicActivationInt8WeightConfig()
-        if self.scheme == "int8-weight-only":
-            return q.Int8WeightOnlyConfig()
-        return q.Int4WeightOnlyConfig(group_size=self.group_size)
+        options = dict(self.options)
+        if self.scheme == "int4-weight-only":
+            options["group_size"] = self.group_size
+        return getattr(q, self.config_class or SCHEMES[self.scheme])(**options)
 
 
 def torchao_version() -> str | None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from compress.core.errors import InputError
-from compress.core.suite import load_suite
+from compress.methods.suite import load_suite
 from compress.search.report import write_report
 from compress.search.run import DECLARED_SPACE, answer, load_space, run_search
 from compress.search.space import SearchConfig, SearchError

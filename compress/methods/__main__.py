@@ -1,0 +1,3 @@
+from compress.methods.table import markdown
+
+print(markdown(), end="")

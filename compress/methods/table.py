@@ -1,0 +1,31 @@
+"""The registry as a Markdown table: docs/methods.md is this output (a unit test keeps them
+equal). ``python -m compress.methods`` prints it."""
+
+from __future__ import annotations
+
+from compress.methods.registry import METHODS, Method
+
+HEADER = ("method", "family", "GEMM precision", "claim", "needs", "in", "what it is")
+
+
+def _needs(method: Method) -> str:
+    needs = method.needs
+    named = [*needs.files(), "C++ compiler" if needs.compiler else "", *needs.cpu_flags]
+    if needs.engine:
+        named.append(f"engine {needs.engine}")
+    return ", ".join(n for n in named if n) or "—"
+
+
+def _where(method: Method) -> str:
+    return ", ".join(w for w, on in (("suite default", method.default),
+                                      ("search", method.search)) if on) or "—"  # fmt: skip
+
+
+def markdown() -> str:
+    """One row per method, in the registry's order."""
+    rows = [HEADER, tuple("---" for _ in HEADER)]
+    for m in METHODS:
+        claim = "speed" if m.claim.value == "speed" else "record (kept to compare)"
+        rows.append((f"`{m.name}`", m.family, m.precision.value, claim, _needs(m), _where(m),
+                     m.about))  # fmt: skip
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"
