@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from compress.core import environment
 from fixtures.plugins.settings import SETTINGS, Settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "options.md"
@@ -42,3 +43,29 @@ def test_every_setting_has_a_field_and_a_row_in_the_docs() -> None:
     for s in SETTINGS:
         for name in (s.option, s.variable):
             assert name is None or f"`{name}`" in text, f"docs/options.md lacks {name}"
+
+
+def test_a_variable_setting_takes_its_default_and_meaning_from_the_environment_layer() -> None:
+    defaults = Settings()
+    for s in SETTINGS:
+        assert getattr(defaults, s.field) == s.default, s.field
+        if s.variable:
+            declared = environment.declared(s.variable)
+            assert (s.default, s.about) == (declared.default, declared.about)
+
+
+def test_a_bad_variable_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="COMPRESS_BENCH_REQUIRE_KIND_BASELINE must be 1 or 0"):
+        Settings.from_sources({}, {"COMPRESS_BENCH_REQUIRE_KIND_BASELINE": "False!"})
+
+
+def test_the_retest_inherits_no_setting_from_the_environment() -> None:
+    """Every variable a setting reads is set (as text that reads back) or removed in the
+    retest's environment: none passes through from the parent unseen."""
+    inherited = {s.variable: "inherited" for s in SETTINGS if s.variable} | {"PATH": "/bin"}
+    for settings in (Settings(), Settings(kd_grid="full", boolq_dir="/b", strict_quality=True)):
+        args, env = settings.to_args(inherited)
+        assert env["PATH"] == "/bin"
+        assert "inherited" not in env.values()
+        assert "False" not in args + list(env.values())
+        assert Settings.from_sources({}, env).kd_grid == settings.kd_grid

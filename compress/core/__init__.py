@@ -1,5 +1,6 @@
 """Layer 0, imports no other layer: errors, validated configs, statistics, strict text files,
-database URLs, and the one place that touches torch.ao.quantization.
+database URLs, the environment (every variable, read in one place), and the one place that
+touches torch.ao.quantization.
 
 The names below load their module on first use (lazy_loader), so importing one
 module of the package imports no other."""
@@ -8,10 +9,21 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["config", "dburl", "errors", "stats", "textdata", "torch_ao"],
+    submodules=["config", "dburl", "environment", "errors", "stats", "textdata", "torch_ao"],
     submod_attrs={
         "config": ["config_from_dict"],
         "dburl": ["database_url", "sqlite_path", "where", "describe"],
+        "environment": [
+            "Variable",
+            "VARIABLES",
+            "declared",
+            "read",
+            "text",
+            "parse",
+            "render",
+            "user_variable",
+            "inherited",
+        ],
         "errors": ["InputError"],
         "stats": [
             "Interval",

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
+from compress.core import environment
+
 CPUINFO_PATH = Path("/proc/cpuinfo")
 
 # ISA flags that change fp32/int8 kernel choice; everything else in /proc/cpuinfo is noise here.
@@ -111,9 +113,10 @@ FBGEMM_CAP_HIDES: dict[str, frozenset[str]] = {
 
 
 def isa_caps(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The kernel-ISA caps set in the environment (empty when the CPU runs uncapped)."""
-    env = os.environ if environ is None else environ
-    return {name: env[name] for name in ISA_CAP_VARS if env.get(name)}
+    """The kernel-ISA caps set in ``environ`` (default: this process's, which the kernels
+    read; empty when the CPU runs uncapped)."""
+    caps = {name: environment.text(name, environ) for name in ISA_CAP_VARS}
+    return {name: value for name, value in caps.items() if value is not None}
 
 
 def capped_isa(isa: list[str], caps: Mapping[str, str]) -> list[str]:

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from compress.core import environment
 from compress.measure.meters import serialized_size
 
 TIMEOUT_S = 600
@@ -84,7 +85,7 @@ def _run_child(
     model_path: Path, inputs_path: Path, forwards: int, module: str, build_path: Path | None
 ) -> subprocess.CompletedProcess:
     """Run this module as a fresh interpreter on the saved model and inputs."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env = environment.inherited({"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
     args = [str(model_path), str(inputs_path), str(forwards), module, str(build_path or "")]
     cmd = [sys.executable, "-m", "compress.measure.memory", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)

@@ -22,7 +22,6 @@ defect is a ``SuiteError`` naming the file and the key (``models.NAME.metric``).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 import tomllib
 
+from compress.core.environment import user_variable
 from compress.core.errors import InputError
 from compress.methods.registry import METHODS, REGISTRY
 
@@ -149,7 +149,7 @@ class _Reader:
 
         def one(match: re.Match) -> str:
             name = match.group(1)
-            found = self.variables.get(name, os.environ.get(name))
+            found = self.variables.get(name, user_variable(name))
             if found is None:
                 if self.strict:
                     raise self.fail(key, f"${{{name}}} is not set")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import shutil
 import time
 import warnings
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from compress.core import environment
 from compress.core.config import config_from_dict
 from compress.measure.meters import pinned_threads
 from compress.quantize.torchao_configs import TorchaoConfig, quantize_torchao, torchao_version
@@ -162,7 +162,7 @@ def require_compiler(config: CompileConfig) -> None:
     and none is found (checked before minutes of tracing, not deep inside them)."""
     if config.backend != "inductor":
         return
-    wanted = os.environ.get("CXX")
+    wanted = environment.read("CXX")
     candidates = [wanted] if wanted else list(COMPILERS)
     found = next((path for path in map(shutil.which, candidates) if path), None)
     if not found:
