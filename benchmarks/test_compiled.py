@@ -10,7 +10,8 @@ from steady-state latency; the checkpoint is the quantized module's state dict. 
 batch 1 also record F1 on MRPC test with the paired drop against eager fp32, and agreement / KL
 to eager fp32 over every held-out pair, scored by the compiled variant itself (one padded pair
 per call). Every compiled method of the registry (compress.methods.registry) in Inductor's
-default mode, gated in-run where its claim is speed; which rows run is the profile's (quick: MRPC at batch 1, three methods).
+default mode, gated in-run where its claim is speed; which rows run is the profile's (quick:
+MRPC at batch 1, three methods).
 ``test_compiled_peak_memory``: the fresh serving process of pt2e static against compiled fp32,
 each compiling in the process that serves (compress.measure.memory's ``build``).
 Run this file serially (never under xdist).
@@ -60,8 +61,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         profile = profile_of(metafunc.config)
         names = profile.compiled_methods or [m.name for m in select(family="inductor")]
         params = [
-            pytest.param(model, get(name), batch,
-                         id=f"{model}-{name.removeprefix('compiled-')}-bs{batch}")  # fmt: skip
+            pytest.param(
+                model, get(name), batch, id=f"{model}-{name.removeprefix('compiled-')}-bs{batch}"
+            )
             for model in profile.compiled_models
             for name in names
             for batch in profile.compiled_batches

@@ -12,11 +12,13 @@ import pytest
 
 from compress.compare.cli import main
 from compress.compare.judge import compare
-from compress.compare.rules import Options, ProfileMismatch, judge_metric, machines
+from compress.compare.rules import Options, ProfileMismatch, machines
 from compress.core.stats import Interval
 from compress.report.compare_table import Row, render
+from compress.verdict.change import judge_metric
 from compress.verdict.resultfile import load
 from compress.verdict.results import EXTRA_INFO_KEY, SCHEMA_VERSION, CaseResult, Metric, record
+from compress.verdict.status import Status, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 BERT = "benchmarks/test_bert.py::test_bert_int8[sst2-dynamic]"
@@ -78,8 +80,9 @@ def _compare(tmp_path: Path, old: dict, new: dict, **options: object) -> list[Ro
 
 
 def _status(rows: list[Row], metric: str) -> str:
+    """The row's verdict as printed."""
     [row] = [r for r in rows if r.metric == metric]
-    return row.status
+    return str(row.verdict)
 
 
 CASES = [  # id, baseline, candidate, status
@@ -166,7 +169,7 @@ def test_latency_medians_are_gated_on_request_on_one_machine(
     tmp_path: Path, fp: dict, gate: bool, status: str
 ) -> None:
     rows = _compare(tmp_path, _doc({}), _doc({}, fp=fp, median=0.02), gate_latency=gate)
-    assert {r.status for r in rows if r.metric == "time median"} == {status}
+    assert {str(r.verdict) for r in rows if r.metric == "time median"} == {status}
 
 
 def test_no_time_drops_speedups_and_seconds(tmp_path: Path) -> None:
@@ -193,7 +196,7 @@ def test_another_task_is_not_compared(tmp_path: Path) -> None:
     old = _doc({"f1": Metric(0.9, **F1)}, task="mrpc")
     new = _doc({"f1": Metric(0.5, **F1)}, task="boolq")
     rows = _compare(tmp_path, old, new)
-    assert [r.status for r in rows if r.metric == "(case)"] == [
+    assert [str(r.verdict) for r in rows if r.metric == "(case)"] == [
         "not comparable: task ('mrpc', 'boolq')"
     ]
     assert not any(r.regression for r in rows)
@@ -260,7 +263,7 @@ def test_missing_metric_and_benchmark(tmp_path: Path, allow: bool, code: int) ->
     new["benchmarks"] = new["benchmarks"][1:]  # the timed reference row is gone
     a, b = _files(tmp_path, old, new)
     rows = compare(load(a), load(b), Options(allow_missing=allow))
-    status = {r.metric: r.status for r in rows}
+    status = {r.metric: str(r.verdict) for r in rows}
     assert status["acc"] == "missing" and status["new"] == "new"
     assert status["(benchmark)"] == "missing: not run"
     assert {r.metric for r in rows if r.regression} == (set() if allow else {"acc", "(benchmark)"})
@@ -268,7 +271,8 @@ def test_missing_metric_and_benchmark(tmp_path: Path, allow: bool, code: int) ->
 
 
 def test_render_shows_cis() -> None:
-    row = Row(BERT, "b", "speedup", 2.5, 2.41, "ok", "x", candidate_ci=_ci(2.30, 2.55))
+    ok = Verdict(Status.OK)
+    row = Row(BERT, "b", "speedup", 2.5, 2.41, ok, "x", candidate_ci=_ci(2.30, 2.55))
     line = render([row]).splitlines()[2]
     assert " 2.50x |" in line and "2.41x [2.30, 2.55]" in line and "-3.6%" in line
 

@@ -16,6 +16,7 @@ from compress.core.stats import Interval, f1_binary
 from compress.report.compare_table import Row
 from compress.verdict.resultfile import load
 from compress.verdict.results import CaseResult, Metric, encode_labels, record
+from compress.verdict.status import Pseudo, Status, Verdict
 
 CASE = "benchmarks/test_q.py::test_int8[mrpc]"
 VNNI = {"cpu_model": "CPU", "isa": ["avx2", "avx512_vnni"], "quantized_engine": "x86"}
@@ -76,7 +77,7 @@ def _rows(tmp_path: Path, old: dict, new: dict, **options) -> list[Row]:
 
 
 def _status(rows: list[Row], metric: str) -> str:
-    return next(r.status for r in rows if r.metric == metric and r.benchmark == CASE)
+    return next(str(r.verdict) for r in rows if r.metric == metric and r.benchmark == CASE)
 
 
 @pytest.mark.parametrize(
@@ -190,11 +191,13 @@ def test_failed_skipped_and_missing_cases(tmp_path: Path) -> None:
     outcomes = {CASE: "failed: AssertionError: boom", other: "skipped: GLUE_DIR unset"}
     new = _doc({"speedup": _speed(2.4, 0.02)}, outcomes=outcomes, when="2")
     rows = _rows(tmp_path, old, new)
-    status = {r.benchmark: r.status for r in rows if r.metric in ("(outcome)", "(benchmark)")}
-    assert status == {
-        CASE: "FAILED: failed: AssertionError: boom",
-        other: "missing: skipped: GLUE_DIR unset",
+    pseudo = (Pseudo.OUTCOME, Pseudo.BENCHMARK)
+    verdicts = {r.benchmark: r.verdict for r in rows if r.metric in pseudo}
+    assert verdicts == {
+        CASE: Verdict(Status.FAILED, "failed: AssertionError: boom"),
+        other: Verdict(Status.MISSING, "skipped: GLUE_DIR unset"),
     }
+    assert str(verdicts[CASE]) == "FAILED: failed: AssertionError: boom"  # as printed
     partial = _rows(tmp_path, old, new, allow_missing=True)
     assert {r.benchmark for r in partial if r.regression} == {CASE}  # a failure always counts
 
@@ -209,11 +212,11 @@ def test_a_checkpoint_one_percent_larger_regresses(tmp_path: Path) -> None:
 def test_the_int8_limit_is_gated_between_runs(tmp_path: Path) -> None:
     old, new = _doc({}), _doc({}, when="2")
     new["machine_info"]["int8_limit"] = {"speedup": 2.0, "samples": [2.0, 1.9, 2.1, 2.0, 1.95]}
-    [row] = [r for r in _rows(tmp_path, old, new) if r.benchmark == "(machine)"]
-    assert row.status == "REGRESSION" and row.metric == "speedup"
+    [row] = [r for r in _rows(tmp_path, old, new) if r.benchmark == Pseudo.MACHINE]
+    assert row.status is Status.REGRESSION and row.metric == "speedup"
     new["machine_info"]["fingerprint"] = AVX2
-    [row] = [r for r in _rows(tmp_path, old, new) if r.benchmark == "(machine)"]
-    assert row.status.startswith("not comparable: ISA class")
+    [row] = [r for r in _rows(tmp_path, old, new) if r.benchmark == Pseudo.MACHINE]
+    assert row.status is Status.NOT_COMPARABLE and row.verdict.reason.startswith("ISA class")
 
 
 def test_a_missing_report_only_figure_is_not_a_regression(tmp_path: Path) -> None:

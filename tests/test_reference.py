@@ -19,6 +19,7 @@ from compress.core.errors import InputError
 from compress.measure.fingerprint import cpu_kind, kind_of
 from compress.verdict.resultfile import from_doc, load
 from compress.verdict.results import Metric
+from compress.verdict.status import Status, Verdict
 from fixtures.plugins.settings import Settings
 from tests.test_compare_evidence import CASE, _doc, _flip, _labels, _quality, _speed
 
@@ -96,9 +97,10 @@ def test_int8_answers_of_another_kind_are_a_kind_difference(tmp_path: Path) -> N
     moved = _quality(y, ref, _flip(comp, y, 14))
     same_kind = compare(old, from_doc(_doc(*moved, fp=EPYC, when="2"), tmp_path / "b"))
     other = compare(old, from_doc(_doc(*moved, fp=XEON, when="2"), tmp_path / "b"))
-    status = {r.metric: r.status for r in other if r.benchmark == CASE}
+    verdict = {r.metric: r.verdict for r in other if r.benchmark == CASE}
     assert {r.metric for r in same_kind if r.regression} == {"f1_compressed", "f1_drop_pts"}
-    assert status["f1_compressed"].startswith("kind difference: REGRESSION")
+    assert verdict["f1_compressed"].status is Status.KIND_DIFFERENCE
+    assert str(verdict["f1_compressed"]).startswith("kind difference: REGRESSION")
     assert not any(r.regression for r in other)
     fp32_moved = _quality(y, _flip(ref, y, 3), _flip(comp, y, 14))  # the fp32 side moved too
     rows = compare(old, from_doc(_doc(*fp32_moved, fp=XEON, when="2"), tmp_path / "c"))
@@ -113,7 +115,8 @@ def test_speed_is_gated_within_one_kind_only(tmp_path: Path) -> None:
     [other] = [r for r in compare(old, from_doc(_doc(slow, when="2", fp=EPYC_VNNI), "b"))
                if r.metric == "speedup" and r.benchmark == CASE]  # fmt: skip
     assert same.regression and not other.regression
-    assert other.status.startswith("not comparable: CPU kind amd-epyc")
+    assert other.status is Status.NOT_COMPARABLE
+    assert other.verdict.reason.startswith("CPU kind amd-epyc")
 
 
 def test_a_regression_the_retest_could_not_measure_stands(tmp_path: Path) -> None:
@@ -122,11 +125,13 @@ def test_a_regression_the_retest_could_not_measure_stands(tmp_path: Path) -> Non
     rows = compare(base, slow)
     why = "the retest saved no result (exit 4: ERROR: file or directory not found: False)"
     [row] = [r for r in confirm(rows, base, why, Options()) if r.benchmark == CASE]
-    assert row.regression and row.status == f"REGRESSION (not re-measured: {why})"
+    assert row.regression and row.verdict == Verdict(Status.REGRESSION, f"not re-measured: {why}")
     [row] = [r for r in confirm(rows, base, slow, Options()) if r.benchmark == CASE]
-    assert row.regression and row.status.startswith("REGRESSION (retest ")
+    assert row.regression and row.status is Status.REGRESSION
+    assert str(row.verdict).startswith("REGRESSION (retest ")  # what tools/gate_oc.py finds
     [row] = [r for r in confirm(rows, base, base, Options()) if r.benchmark == CASE]
-    assert not row.regression and row.status.startswith("inconclusive: a retest did not")
+    assert not row.regression and row.status is Status.INCONCLUSIVE
+    assert row.verdict.reason.startswith("a retest did not confirm it (ok ")
 
 
 def test_a_result_without_a_fingerprint_is_refused(tmp_path: Path, capsys) -> None:
@@ -187,7 +192,7 @@ def test_a_case_that_regressed_in_other_figures_is_not_said_to_be_retested(tmp_p
     worse = {"speedup": _speed(1.7, 0.02), "size_bytes": Metric(95e6, **size)}
     slow = from_doc(_doc(worse, fp=EPYC, when="2"), tmp_path / "b")
     rows = confirm(compare(base, slow), base, slow, Options())
-    status = {r.metric: r.status for r in rows if r.benchmark == CASE}
+    status = {r.metric: str(r.verdict) for r in rows if r.benchmark == CASE}
     assert (
         status["speedup"] == "REGRESSION (not re-measured: the case regressed in other figures too)"
     )

@@ -16,9 +16,8 @@ from typing import Any
 
 from compress.core.errors import InputError
 from compress.measure.fingerprint import kind_of
+from compress.verdict.depends import Facet
 from compress.verdict.resultfile import OUTCOMES_KEY, ResultFile
-
-SPEED_UNIT = "x"  # speedups: the figures whose run-to-run spread picks the run
 
 
 def _injected(run: ResultFile) -> object:
@@ -67,7 +66,9 @@ def speedups(run: ResultFile, fullname: str) -> dict[str, float]:
     """The case's speedup figures in ``run``: metric name -> value (positive ones only)."""
     case = run.cases.get(fullname)
     metrics = case.metrics if case is not None else {}
-    return {k: m.value for k, m in metrics.items() if m.unit == SPEED_UNIT and m.value > 0}
+    # the figures that depend on the CPU kind (speedups): their run-to-run spread picks the run
+    return {k: m.value for k, m in metrics.items()
+            if Facet.KIND in (m.depends_on or ()) and m.value > 0}  # fmt: skip
 
 
 def _limit(run: ResultFile) -> float | None:

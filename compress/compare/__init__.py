@@ -7,7 +7,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["html", "judge", "reference", "rules"],
+    submodules=["html", "judge", "notes", "outcomes", "reference", "rules"],
     submod_attrs={
         "html": [
             "machine_sentence",
@@ -17,20 +17,27 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "summary_line",
             "compare_page",
         ],
-        "judge": ["compare", "summary", "confirm", "retest_ids", "run", "run_rows"],
+        "judge": [
+            "compare",
+            "confirm",
+            "retest_ids",
+            "run",
+            "run_rows",
+            "kind_differences",
+            "is_regression",
+        ],
+        "notes": ["summary"],
+        "outcomes": ["absent_rows", "outcome_rows"],
         "reference": ["Reference", "choose", "committed", "local_path", "record"],
         "rules": [
             "ProfileMismatch",
             "profile_label",
             "Machines",
             "machines",
-            "judge",
-            "judge_metric",
             "Options",
-            "absent_rows",
-            "outcome_rows",
-            "is_regression",
-            "kind_differences",
+            "eval_data_note",
+            "unmet",
+            "is_speed",
         ],
     },
 )

@@ -8,12 +8,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from compress.compare import judge as _compare
-from compress.compare.judge import EXIT_STATUS, run_rows, summary
+from compress.compare.judge import run_rows
+from compress.compare.notes import summary
 from compress.compare.reference import choose
 from compress.compare.rules import Options, ProfileMismatch, profile_label
 from compress.core.errors import InputError
 from compress.measure.fingerprint import kind_of
 from compress.verdict.resultfile import ResultFile, load
+
+EXIT_STATUS = (
+    "exit status: 0 no regression (inconclusive and not-comparable rows do not change it); "
+    "1 regression (a failed, skipped or missing case too, unless --allow-missing), or a "
+    "candidate that is the baseline itself (the run saved nothing new); 2 bad input (a file "
+    "that cannot be read, a row saved before the typed result schema, another schema version, "
+    "a metric without a direction) or files of different "
+    "profiles: one line on stderr names the file and the row, nothing is compared."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,11 +39,15 @@ def _parser() -> argparse.ArgumentParser:
         " file of the candidate's profile and ISA class",
     )
     p.add_argument("candidate", help="candidate result JSON")
-    p.add_argument("--no-time", action="store_true", help="skip speedups and times entirely")
+    p.add_argument(
+        "--no-time", action="store_true", help="skip what depends on the CPU: speed, times"
+    )
     p.add_argument("--gate-latency", action="store_true", help="gate latency medians too")
     p.add_argument("--time-tol", type=float, default=0.15, help="with --gate-latency (0.15)")
     p.add_argument(
-        "--gate-speed-anyway", action="store_true", help="gate speedups across ISA classes"
+        "--gate-speed-anyway",
+        action="store_true",
+        help="gate speed figures across ISA classes and CPU kinds",
     )
     p.add_argument("--only", metavar="SUBSTRING", help="only benchmarks whose fullname has it")
     p.add_argument(

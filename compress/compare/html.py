@@ -22,6 +22,7 @@ from compress.report.labels import header
 from compress.report.style import VERDICT_WORDS, page, verdict
 from compress.report.tables import table_of
 from compress.verdict.resultfile import ResultFile
+from compress.verdict.status import Pseudo, Status
 
 SUMMARY = ("regression", "improved", "inconclusive", "not-comparable", "missing")
 _COUNT_WORDS = {  # (one, several)
@@ -34,8 +35,8 @@ _COUNT_WORDS = {  # (one, several)
 # rows within a table, most urgent first
 SEVERITY = ("regression", "missing", "inconclusive", "improved", "new", "not-comparable", "ok")
 MOVED = frozenset({"regression", "missing", "inconclusive", "improved", "new"})
-_PSEUDO = {"(benchmark)": "the case", "(outcome)": "the case", "(case)": "the case"}
-_PSEUDO |= {"(result)": "its typed result", TIME_METRIC: "median time (ms)"}
+_PSEUDO = {Pseudo.BENCHMARK: "the case", Pseudo.OUTCOME: "the case", Pseudo.CASE: "the case"}
+_PSEUDO |= {Pseudo.RESULT: "its typed result", TIME_METRIC: "median time (ms)"}
 
 
 def _versions(fp: Mapping) -> dict[str, str]:
@@ -76,7 +77,7 @@ def _cells(r: Row, whole_name: bool) -> str:
         moved = ""
     v = verdict(r.status, r.regression)
     words = VERDICT_WORDS[v]
-    why = r.status.split(":", 1)[1].strip() if ":" in r.status else ""  # the verdict's reason
+    why = r.verdict.reason
     reason = f"<br><small>{html.escape(why)}</small>" if why else ""
     return (
         f'<tr class="{v}" data-verdict="{v}"><td class="text">{html.escape(case)}</td>'
@@ -149,9 +150,9 @@ def _rest(rows: Sequence[Row]) -> list[str]:
 def compare_page(
     rows: Sequence[Row], baseline: ResultFile, candidate: ResultFile, options: Options, notes: str
 ) -> str:
-    """The page (module docstring); ``notes`` are compress.compare.summary's lines, or why
+    """The page (module docstring); ``notes`` are compress.compare.notes.summary's lines, or why
     nothing was compared when there are no rows (the candidate is the baseline itself)."""
-    shown = [r for r in rows if options.show_info or r.status != "info"]
+    shown = [r for r in rows if options.show_info or r.status is not Status.INFO]
     failing = [r for r in shown if r.regression]
     title = f"What changed: {candidate.path.name} against {baseline.path.name}"
     parts = [

@@ -22,6 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from compress.history.db import metrics, runs
+from compress.verdict.status import Status
 
 DEFAULT_DB = Path("results/history.sqlite")
 MIN_SEGMENT = 3  # runs: a shift must persist this long to be a change
@@ -138,7 +139,7 @@ def _row(c: Change) -> tuple[str, ...]:
     s, point = c.series, c.series.points[c.index]
     moved = f"{100 * (c.after - c.before) / abs(c.before):+.1f}%" if c.before else ""
     name = s.benchmark.rsplit("::", 1)[-1]
-    verdict = "REGRESSION" if c.regression else "change"
+    verdict = Status.REGRESSION.value if c.regression else "change"
     when = (point.datetime or "")[:10]
     commit = (point.commit or "")[:10]
     return (

@@ -8,20 +8,9 @@ from dataclasses import dataclass
 from tabulate import tabulate
 
 from compress.core.stats import Interval
+from compress.verdict.depends import NOTHING, DependsOn
 from compress.verdict.results import Metric
-
-OK, IMPROVED, REGRESSION = "ok", "improved", "REGRESSION"
-NOT_COMPARABLE, MISSING, NEW, INFO = "not comparable", "missing", "new", "info"
-INCONCLUSIVE = "inconclusive"  # beyond the tolerance, but the CI reaches no change
-FAILED = "FAILED"  # the case failed or errored in the candidate run
-# an int8 quality move between two CPU kinds whose fp32 reference figures are identical: the
-# kinds' int8 kernels round differently (same model, same code); reported, never failed
-KIND_DIFFERENCE = "kind difference"
-
-
-def kind(status: str) -> str:
-    """The status without its reason: "inconclusive: a retest ..." -> "inconclusive"."""
-    return status.split(":", 1)[0].split(" (", 1)[0]
+from compress.verdict.status import Status, Verdict
 
 
 @dataclass(frozen=True)
@@ -30,35 +19,43 @@ class Row:
 
     benchmark: str  # fullname, the matching key
     name: str  # short name for display
-    metric: str
+    metric: str  # a figure's name, or a compress.verdict.status.Pseudo for the whole case
     baseline: float | None
     candidate: float | None
-    status: str  # one of the statuses above; "not comparable: <why>" carries its reason
-    unit: str = ""
+    verdict: Verdict
+    unit: str = ""  # display only
     regression: bool = False
     baseline_ci: Interval | None = None
     candidate_ci: Interval | None = None
     change_ci: Interval | None = None  # CI of the change itself (verdict.change), if judged so
     relative_change: bool = False  # change_ci is a fraction of the baseline (speedups)
     unresolved: bool = False  # change_ci is too wide to resolve the declared change
+    depends_on: DependsOn = NOTHING  # the figure's declaration (compress.verdict.depends)
 
     @classmethod
     def of(
-        cls, full: str, name: str, key: str, base: Metric | None, cand: Metric | None, status: str
+        cls, full: str, name: str, key: str, base: Metric | None, cand: Metric | None, v: Verdict
     ) -> Row:
-        """A row for a typed metric present on one side or both, with its CIs."""
-        unit = (cand or base).unit if (cand or base) is not None else ""
+        """A row for a typed metric present on one side or both, with its CIs; it depends on
+        what the baseline declares (the candidate's for a new figure)."""
+        shown, declared = (cand or base), (base or cand)  # a Metric is never falsy
         return cls(
             full,
             name,
             key,
             None if base is None else base.value,
             None if cand is None else cand.value,
-            status,
-            unit,
+            v,
+            "" if shown is None else shown.unit,
             baseline_ci=None if base is None else base.ci,
             candidate_ci=None if cand is None else cand.ci,
+            depends_on=(declared and declared.depends_on) or NOTHING,
         )
+
+    @property
+    def status(self) -> Status:
+        """The verdict's status."""
+        return self.verdict.status
 
     @property
     def change(self) -> str:
@@ -119,9 +116,9 @@ def render(rows: Sequence[Row]) -> str:
             fmt(r.baseline, r.unit, r.baseline_ci),
             fmt(r.candidate, r.unit, r.candidate_ci),
             r.change,
-            f"{REGRESSION} ({r.status})"
-            if r.regression and not r.status.startswith(REGRESSION)
-            else r.status,
+            f"{Status.REGRESSION} ({r.verdict})"
+            if r.regression and r.status is not Status.REGRESSION
+            else str(r.verdict),
         )
         for r in rows
     ]

@@ -7,18 +7,7 @@ import base64
 import html
 import io
 
-from compress.report.compare_table import (
-    FAILED,
-    IMPROVED,
-    INCONCLUSIVE,
-    INFO,
-    MISSING,
-    NEW,
-    NOT_COMPARABLE,
-    OK,
-    REGRESSION,
-    kind,
-)
+from compress.verdict.status import Status, Verdict
 
 # verdict -> (row background, strong colour for text, lines and markers). One palette for the
 # comparison page, the history page and its plots, so red means regression everywhere.
@@ -44,22 +33,22 @@ VERDICT_WORDS: dict[str, str] = {
     "info": "shown, not gated",
 }
 _KINDS = {
-    REGRESSION: "regression",
-    FAILED: "regression",
-    MISSING: "missing",
-    INCONCLUSIVE: "inconclusive",
-    IMPROVED: "improved",
-    NOT_COMPARABLE: "not-comparable",
-    NEW: "new",
-    OK: "ok",
-    INFO: "info",
+    Status.REGRESSION: "regression",
+    Status.FAILED: "regression",
+    Status.MISSING: "missing",
+    Status.INCONCLUSIVE: "inconclusive",
+    Status.IMPROVED: "improved",
+    Status.NOT_COMPARABLE: "not-comparable",
+    Status.NEW: "new",
+    Status.OK: "ok",
+    Status.INFO: "info",
 }
 
 
-def verdict(status: str, regression: bool = False) -> str:
+def verdict(status: Status | Verdict | str, regression: bool = False) -> str:
     """The page's verdict class of a compare status (a key of VERDICT_COLOURS): a failed case
     is a regression; a missing one stays "missing" even where it fails the gate."""
-    found = _KINDS.get(kind(status), "info")
+    found = _KINDS.get(status.status if isinstance(status, Verdict) else Status(status), "info")
     return "regression" if regression and found != "missing" else found
 
 

@@ -1,5 +1,5 @@
-"""Layer 3: typed results and their file, the case a benchmark fills, paired changes, in-run gates,
-the runner, and the machine's int8 limit.
+"""Layer 3: typed results and their file, what each figure depends on, the case a benchmark
+fills, paired changes and their verdicts, in-run gates, the runner, and the machine's int8 limit.
 
 The names below load their module on first use (lazy_loader), so importing one
 module of the package imports no other."""
@@ -8,7 +8,18 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["case", "change", "gates", "machine", "quality", "resultfile", "results", "runner"],
+    submodules=[
+        "case",
+        "change",
+        "depends",
+        "gates",
+        "machine",
+        "quality",
+        "resultfile",
+        "results",
+        "runner",
+        "status",
+    ],
     submod_attrs={
         "case": ["Case"],
         "change": [
@@ -17,9 +28,12 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "speed_change",
             "quality_change",
             "change_of",
+            "judge_metric",
+            "judge_values",
             "judge_change",
             "resolves",
         ],
+        "depends": ["Facet", "DependsOn", "TABLE", "DEFAULT", "depends_on", "facets"],
         "gates": [
             "GateFailed",
             "speedup_metric",
@@ -57,9 +71,11 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "encode_labels",
             "decode_labels",
             "CaseResult",
+            "declared",
             "record",
             "read",
         ],
         "runner": ["Scored", "timed_speedup", "run_compression"],
+        "status": ["Status", "Verdict", "Pseudo", "JUDGED"],
     },
 )

@@ -10,7 +10,7 @@ silently. ``compress.verdict.runner.run_compression`` is the common skeleton mos
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 from compress.core.stats import accuracy, metric_ci, verdict
 from compress.measure.meters import Speedup
 from compress.verdict.change import SCORES
+from compress.verdict.depends import ANSWER, SCORE, facets
 from compress.verdict.gates import (
     SPEED_TOLERANCE,
     GateFailed,
@@ -70,13 +71,20 @@ class Case:
         *,
         relative: bool = False,
         budget: float | None = None,
+        depends_on: Iterable[str] | None = None,
     ) -> Metric:
-        """Add a gated (or, with direction "report", shown-only) figure."""
-        return self.add(name, Metric(value, unit, direction, tolerance, relative, budget))
+        """Add a gated (or, with direction "report", shown-only) figure; ``depends_on``
+        (compress.verdict.depends facets) says between which runs it compares, None: by name."""
+        declared = None if depends_on is None else facets(depends_on)
+        metric = Metric(value, unit, direction, tolerance, relative, budget, depends_on=declared)
+        return self.add(name, metric)
 
-    def report(self, name: str, value: float, unit: str) -> Metric:
-        """Add a figure that is shown, never gated (timings in seconds, counts)."""
-        return self.add(name, Metric(value, unit, "report"))
+    def report(
+        self, name: str, value: float, unit: str, *, depends_on: Iterable[str] | None = None
+    ) -> Metric:
+        """Add a figure that is shown, never gated (timings in seconds, counts); ``depends_on``
+        as in ``metric``."""
+        return self.metric(name, value, unit, "report", depends_on=depends_on)
 
     def speedup(
         self,
@@ -136,7 +144,7 @@ class Case:
         def evidence(arm: str) -> dict[str, str] | None:
             return None if scored is None else {"set": key, "score": scored, "arm": arm}
 
-        self.report(f"{base}_majority", majority_score(y, score), "frac")
+        self.report(f"{base}_majority", majority_score(y, score), "frac", depends_on=SCORE)
         # collapse is judged on accuracy whatever the score: F1 of always answering the
         # majority class is high (0.80 on MRPC test), so a sound model's F1 CI can reach it
         _, acc_ci = metric_ci(y, comp, accuracy)
@@ -153,6 +161,7 @@ class Case:
                     budget=floor,
                     ci=ci,
                     by_example=evidence(arm),
+                    depends_on=ANSWER,  # whatever the score is called
                 ),
             )
         drop = quality_drop_metric(

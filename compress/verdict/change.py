@@ -1,4 +1,5 @@
-"""How much a figure changed between two runs, with a CI of the change itself.
+"""How much a figure changed between two runs, with a CI of the change itself, and the
+status that change earns (``judge_metric``: the one judgement compress.compare makes).
 
 compress.compare judges a change by the evidence of *both* runs, not by one run's interval
 against a wide band:
@@ -11,11 +12,13 @@ against a wide band:
 
 A change is a regression when its CI lies wholly on the bad side of zero and its point is
 beyond the metric's declared smallest change that matters (its tolerance); beyond the
-tolerance with a CI that still reaches zero it is inconclusive (``judge_change``).
+tolerance with a CI that still reaches zero it is inconclusive (``judge_change``). Without
+the evidence of both runs the move is judged the old way (``judge_metric``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +35,7 @@ from compress.core.stats import (
     scorer,
 )
 from compress.verdict.results import CaseResult, Metric, decode_labels
+from compress.verdict.status import Status
 
 SCORES: dict[str, Callable[..., Any]] = {
     "f1_binary": f1_binary,
@@ -145,7 +149,39 @@ def change_of(
     return None
 
 
-def judge_change(direction: str, tolerance: float, change: Change) -> str:
+def judge_metric(base: Metric, cand: Metric, change: Change | None = None) -> Status:
+    """Status of a typed metric as the baseline declares it: by the CI of ``change`` when the
+    runs kept evidence (``change_of``), else the old way: the candidate's CI decides doubtful
+    moves (its most favourable end must be beyond the tolerance too for a REGRESSION)."""
+    if base.direction == "report" or base.tolerance is None:
+        return Status.INFO
+    if change is not None:
+        return judge_change(base.direction, base.tolerance, change)
+    args = (base.direction, base.tolerance, base.relative, base.value)
+    status = judge_values(*args, cand.value)
+    if status is not Status.REGRESSION or cand.ci is None:
+        return status
+    best = cand.ci.high if base.direction == "higher" else cand.ci.low
+    worst = judge_values(*args, best)  # the candidate's most favourable end
+    return Status.REGRESSION if worst is Status.REGRESSION else Status.INCONCLUSIVE
+
+
+def judge_values(
+    direction: str, tolerance: float, relative: bool, old: float, new: float
+) -> Status:
+    """ok / improved / REGRESSION for one value pair, ``tolerance`` in the worse direction."""
+    if not math.isfinite(new):
+        return Status.REGRESSION
+    margin = tolerance * abs(old) if relative else tolerance
+    gain = (new - old) if direction == "higher" else (old - new)  # > 0 means better
+    if math.isclose(abs(gain), margin, rel_tol=1e-9, abs_tol=1e-12):
+        return Status.OK
+    if gain < -margin:
+        return Status.REGRESSION
+    return Status.IMPROVED if gain > margin else Status.OK
+
+
+def judge_change(direction: str, tolerance: float, change: Change) -> Status:
     """REGRESSION / inconclusive / improved / ok for a change (see the module docstring).
 
     ``tolerance`` is in the change's units: a fraction for relative changes, else the
@@ -155,10 +191,10 @@ def judge_change(direction: str, tolerance: float, change: Change) -> str:
     lo, hi = sorted((sign * change.ci.low, sign * change.ci.high))
     beyond = gain < -tolerance - 1e-12  # exactly at the tolerance is still within it
     if beyond:
-        return "REGRESSION" if hi < 0 else "inconclusive"
+        return Status.REGRESSION if hi < 0 else Status.INCONCLUSIVE
     if gain > tolerance and lo > 0:
-        return "improved"
-    return "ok"
+        return Status.IMPROVED
+    return Status.OK
 
 
 def resolves(change: Change, tolerance: float) -> bool:

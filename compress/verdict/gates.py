@@ -15,6 +15,7 @@ import numpy as np
 
 from compress.core.stats import Interval, paired_metric_delta_ci, speedup_ci, verdict
 from compress.measure.meters import Speedup, paired_speedup
+from compress.verdict.depends import ANSWER, SPEED
 from compress.verdict.quality import examples_needed
 from compress.verdict.results import Metric
 
@@ -47,6 +48,7 @@ def speedup_metric(
         budget=floor,
         ci=ci,
         samples=round_ratios(speed),
+        depends_on=SPEED,  # this CPU kind's speed, whatever the case calls it
     )
 
 
@@ -109,6 +111,7 @@ def quality_drop_metric(
         budget=budget_pts,
         ci=pts,
         by_example=by_example,
+        depends_on=ANSWER,  # whatever the case calls it
     )
 
 

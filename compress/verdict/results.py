@@ -9,6 +9,9 @@ evidence of both (compress.verdict.change): a speedup's per-round paired ratios 
 and a quality figure's per-example predictions (``CaseResult.predictions``, referenced by
 ``Metric.by_example``). Version 1 results (no evidence) are still read; compare judges them
 the old way and says so.
+
+Each figure declares what it depends on (``Metric.depends_on``, compress.verdict.depends): between
+which runs it is compared. One saved without it gets it from the table by name, never by unit.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import json
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from compress.core.stats import Interval
+from compress.verdict.depends import DependsOn, depends_on, facets
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: no samples or predictions (compared the old way)
@@ -40,7 +44,7 @@ class Metric:
     """One figure of a case, with what "better" means and how it is gated."""
 
     value: float
-    unit: str  # "s" | "bytes" | "x" | "frac" | "pts" | ...: display only
+    unit: str  # "s" | "bytes" | "x" | "frac" | "pts" | ...: display only (see depends_on)
     direction: Direction  # which way is better; "report" is never gated
     tolerance: float | None = None  # allowed move in the worse direction between two runs
     relative: bool = False  # tolerance is a fraction of the baseline value
@@ -48,6 +52,9 @@ class Metric:
     ci: Interval | None = None
     samples: tuple[float, ...] | None = None  # the observations behind ci (speed: round ratios)
     by_example: dict[str, str] | None = None  # {"set", "score", "arm"}: CaseResult.predictions
+    # what two runs must share for this figure to be compared (compress.verdict.depends);
+    # None: not declared here, CaseResult takes it from the table by the metric's name
+    depends_on: DependsOn | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -77,15 +84,22 @@ class Metric:
             object.__setattr__(self, "samples", values)
         if self.by_example is not None:
             _check_by_example(self.by_example)
+        if self.depends_on is not None:
+            if isinstance(self.depends_on, str):
+                raise ValueError(f"depends_on must be a set of facets, got {self.depends_on!r}")
+            object.__setattr__(self, "depends_on", facets(self.depends_on))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; Metric.from_dict inverts it (evidence keys only when present)."""
-        evidence: dict[str, Any] = {}
+        """JSON-ready dict; Metric.from_dict inverts it (evidence and declaration keys only when
+        present)."""
+        optional: dict[str, Any] = {}
         if self.samples is not None:
-            evidence["samples"] = list(self.samples)
+            optional["samples"] = list(self.samples)
         if self.by_example is not None:
-            evidence["by_example"] = dict(self.by_example)
-        return evidence | {
+            optional["by_example"] = dict(self.by_example)
+        if self.depends_on is not None:
+            optional["depends_on"] = sorted(f.value for f in self.depends_on)
+        return optional | {
             "value": self.value,
             "unit": self.unit,
             "direction": self.direction,
@@ -118,12 +132,13 @@ class Metric:
                 ci=None if ci is None else Interval.from_dict(ci),
                 samples=None if d.get("samples") is None else tuple(d["samples"]),
                 by_example=d.get("by_example"),
+                depends_on=d.get("depends_on"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise SchemaError(f"metric {name!r}: {e}") from e
 
 
-_METRIC_OPTIONAL = ("tolerance", "relative", "budget", "ci", "samples", "by_example")
+_METRIC_OPTIONAL = ("tolerance", "relative", "budget", "ci", "samples", "by_example", "depends_on")
 _CASE_KEYS = ("schema", "case", "profile", "metrics", "config", "model", "data", "fingerprint")
 ARMS = ("reference", "compressed", "drop")  # which figure of a prediction set a metric is
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -177,6 +192,7 @@ class CaseResult:
         for name, m in self.metrics.items():
             if not isinstance(name, str) or not isinstance(m, Metric):
                 raise ValueError(f"metrics must map names to Metric, got {name!r}: {m!r}")
+        object.__setattr__(self, "metrics", declared(self.metrics))
         for name in ("config", "model", "data", "fingerprint"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
@@ -233,6 +249,14 @@ class CaseResult:
             )
         except (TypeError, ValueError) as e:
             raise SchemaError(f"result {d['case']!r}: {e}") from e
+
+
+def declared(metrics: Mapping[str, Metric]) -> dict[str, Metric]:
+    """``metrics`` with every undeclared ``depends_on`` taken from the table by name."""
+    return {
+        name: m if m.depends_on is not None else replace(m, depends_on=depends_on(name))
+        for name, m in metrics.items()
+    }
 
 
 def record(extra_info: dict[str, Any], result: CaseResult) -> None:
