@@ -12,17 +12,17 @@ from typing import TypeVar
 
 import pytest
 
-from compress.measure.fingerprint import machine_fingerprint
 from compress.methods.suite import load_suite
 from compress.verdict.case import Case
-from compress.verdict.machine import machine_int8_limit, speedup_floor
+from compress.verdict.machine import speedup_floor
 from fixtures.data.chinese_news import load_sogou
 from fixtures.data.glue import load_mrpc, load_mrpc_test
 from fixtures.data.tasks import TASKS, load_task
 from fixtures.data.wikitext import read_wikitext2
+from fixtures.plugins.machine import fingerprint_of, int8_limit_of
 from fixtures.plugins.settings import SETTINGS, SETTINGS_KEY, Settings, profile_of, settings_of
 from fixtures.recipes.profiles import PROFILES, Profile, get_profile
-from fixtures.store.cache import recipe_hash
+from fixtures.store.cache import recipe_hash, used_entries
 from fixtures.store.errors import InputError
 from fixtures.store.plan import plan_lines, write_ledger
 from fixtures.store.pretrained import AUTO_ONLINE, DEFAULT_MODEL, WHEEL_MODELS, resolve_model
@@ -124,6 +124,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Build the run's settings once and validate every data source they name, before any
     case runs: a bad directory or file is a usage error naming the file, not a failed case."""
+    used_entries(reset=True)  # this run's training ledger starts empty
     options = {s.field: config.getoption(s.option) for s in SETTINGS if s.option}
     try:
         settings = Settings.from_sources(options)
@@ -166,7 +167,7 @@ def min_speedup(config: pytest.Config) -> float:
     fixed = settings_of(config).min_speedup
     if fixed is not None:
         return fixed
-    limit = machine_int8_limit().speedup
+    limit = int8_limit_of(config).speedup
     return speedup_floor(
         limit, fraction=FLOOR_FRACTION, minimum=FLOOR_MINIMUM, maximum=FLOOR_MAXIMUM
     )
@@ -207,7 +208,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     for line in plan_lines(_ledger_name(session)):
         reporter.write_line(line)
-    limit = machine_int8_limit()
+    limit = int8_limit_of(session.config)
     reporter.write_line(
         f"int8 limit of this CPU: {limit.speedup:.2f}x [IQR {limit.q1:.2f}-{limit.q3:.2f}] "
         f"(fp32 / dynamic int8 Linear, {limit.rows}x{limit.in_features}->{limit.out_features}, "
@@ -218,7 +219,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Record the cache entries a benchmark run used: the next run's plan reads them."""
     if _runs_benchmarks(session):
-        write_ledger(_ledger_name(session))
+        write_ledger(_ledger_name(session), used_entries(reset=True))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -233,7 +234,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         )
         spec = f"auto -> {ran}"
     glue = settings.glue_dir or "unset (hub or skip)"
-    fp = machine_fingerprint()
+    fp = fingerprint_of(config)
     profile = get_profile(settings.profile)
     return [
         f"compress-bench: profile {profile.name} ({profile.about})",
@@ -245,10 +246,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Record what makes timings comparable: CPU, ISA flags, int8 engine, versions, threads."""
-    machine_info["fingerprint"] = machine_fingerprint()
+    machine_info["fingerprint"] = fingerprint_of(config)
     machine_info["profile"] = settings_of(config).profile
     machine_info["settings"] = settings_of(config).to_dict()
-    machine_info["int8_limit"] = machine_int8_limit().to_dict()
+    machine_info["int8_limit"] = int8_limit_of(config).to_dict()
     machine_info["min_speedup"] = min_speedup(config)
 
 
@@ -286,7 +287,7 @@ def new_case(request: pytest.FixtureRequest, profile: Profile) -> Iterator[Calla
     opened: list[Case] = []
 
     def open_(*, config: dict, model: dict, data: dict) -> Case:
-        fp = machine_fingerprint()
+        fp = fingerprint_of(request.config)
         case = Case(request.node.name, profile.name, fp, config, model, data, strict_quality=strict)
         opened.append(case)
         return case

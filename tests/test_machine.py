@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,7 +18,6 @@ from compress.verdict.machine import (
     calibrate_int8_limit,
     calibration_models,
     has_int8_dot_product,
-    machine_int8_limit,
     speedup_floor,
 )
 
@@ -114,8 +114,9 @@ def test_calibration_on_tiny_shape_leaves_global_state_alone() -> None:
     assert torch.equal(torch.get_rng_state(), rng)
 
 
-def test_machine_int8_limit_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
-    import compress.verdict.machine as machine
+def test_the_int8_limit_is_measured_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept on the run's config, not in a process-wide cache: another run measures its own."""
+    import fixtures.plugins.machine as machine
 
     calls: list[int] = []
 
@@ -124,12 +125,12 @@ def test_machine_int8_limit_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
         return calibrate_int8_limit(**TINY)
 
     monkeypatch.setattr(machine, "calibrate_int8_limit", tiny)
-    machine_int8_limit.cache_clear()
-    try:
-        assert machine_int8_limit() is machine_int8_limit()
-        assert len(calls) == 1
-    finally:
-        machine_int8_limit.cache_clear()
+    run, other = SimpleNamespace(stash=pytest.Stash()), SimpleNamespace(stash=pytest.Stash())
+    assert machine.int8_limit_of(run) is machine.int8_limit_of(run)
+    assert len(calls) == 1
+    machine.int8_limit_of(other)
+    assert len(calls) == 2
+    assert machine.fingerprint_of(run) is machine.fingerprint_of(run)
 
 
 def test_calibration_times_a_packed_int8_linear() -> None:

@@ -46,7 +46,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "Int8Limit",
             "calibration_models",
             "calibrate_int8_limit",
-            "machine_int8_limit",
             "speedup_floor",
             "has_int8_dot_product",
         ],

@@ -10,7 +10,6 @@ and speedup floors are expressed as a fraction of that measured limit.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -121,19 +120,13 @@ def calibrate_int8_limit(
     )
 
 
-@functools.cache
-def machine_int8_limit() -> Int8Limit:
-    """The default calibration, run once per process so all cases of a run share one figure."""
-    return calibrate_int8_limit()
-
-
 def speedup_floor(
     limit: float, *, fraction: float, minimum: float, maximum: float | None = None
 ) -> float:
     """Lowest acceptable speedup: ``fraction * limit`` within ``[minimum, maximum]``.
 
     A compressed model's end-to-end speedup is bounded by what the int8 GEMM kernels of this CPU
-    give (``limit``, e.g. ``machine_int8_limit().speedup``). A floor that is a fraction of that
+    give (``limit``, e.g. ``calibrate_int8_limit().speedup``). A floor that is a fraction of that
     limit holds on AVX2-only and VNNI machines alike, where a fixed floor fails on the slower
     kind. ``minimum`` keeps "int8 must still help" (e.g. 1.1) on a machine whose limit is low;
     ``maximum`` stops the floor where the model's unquantized work, not the GEMM, bounds the
