@@ -27,8 +27,7 @@ import pytest
 import torch
 
 from compress.measure.memory import peak_memory
-from compress.measure.meters import serialized_size
-from compress.methods.build import Context, build
+from compress.methods.build import Built, Context, build
 from compress.methods.registry import Claim, Method, get, select
 from compress.quantize.compiled import (
     CompiledModel,
@@ -37,8 +36,8 @@ from compress.quantize.compiled import (
     compile_model,
 )
 from compress.train.evaluate import forward_fn
-from compress.verdict.runner import run_compression
 from fixtures.models.bert import synthetic_batch
+from fixtures.models.scenario import Quality, Timing, measure
 from fixtures.plugins.pairs import Pair
 from fixtures.plugins.settings import profile_of
 from fixtures.recipes.profiles import Profile
@@ -98,10 +97,10 @@ def _about_inputs(model_id: str) -> str:
     return "MRPC dev pairs" if "mrpc" in model_id else "synthetic token ids"
 
 
-def _compile(pair: Pair, method: Method, inputs, calibration) -> CompiledModel:
+def _compile(pair: Pair, method: Method, inputs, calibration) -> Built:
     context = Context(example=inputs, calibration=calibration, name=pair.about)
     try:
-        return build(method, pair.fp32, context).model
+        return build(method, pair.fp32, context)
     except (CompileError, ToolchainMissing) as err:
         pytest.skip(str(err))
 
@@ -123,7 +122,7 @@ def test_compiled(
     new_case,
     profile: Profile,
     min_speedup: float,
-    compiled_fp32: dict[tuple[str, int], CompiledModel],
+    compiled_fp32: dict[tuple[str, int], Built],
     pair: Pair,
     method: Method,
     batch: int,
@@ -138,35 +137,26 @@ def test_compiled(
         compiled_fp32[key] = _compile(pair, FP32, inputs, ())
     reference = compiled_fp32[key]
     is_fp32 = method is FP32
-    compiled = reference if is_fp32 else _compile(pair, method, inputs, calibration)
+    built = reference if is_fp32 else _compile(pair, method, inputs, calibration)
     case = new_case(
         config={"id": config.id, **config.to_dict()},
         model={"about": pair.about},
         data={"input": _about_inputs(model_id), "batch": batch, "seq": SEQ},
     )
-    case.report("prepare_s", compiled.prepare_s, "s")
-    case.report("compile_s", compiled.compile_s, "s")
-    scored = "mrpc" in model_id and batch == 1
-    if scored:
-        clf = request.getfixturevalue("mrpc_classifier")
-        result = clf.score(compiled, config.id)
-        agreement = FP32_MIN_AGREEMENT if is_fp32 else MIN_AGREEMENT
-        clf.record_quality(case, result, budget_pts=1.0, min_agreement=agreement)
-    eager = forward_fn(pair.fp32, inputs)
+    case.report("prepare_s", built.model.prepare_s, "s")
+    case.report("compile_s", built.model.compile_s, "s")
     rounds = profile.rounds(max(6, ROUNDS // batch))
     if not is_fp32:
-        timed = forward_fn(compiled, inputs)
+        eager, timed = forward_fn(pair.fp32, inputs), forward_fn(built.model, inputs)
         case.speedup(eager, timed, floor=None, rounds=rounds, name="speedup_vs_eager")
-    run_compression(
-        case,
-        benchmark,
-        reference=eager if is_fp32 else forward_fn(reference, inputs),
-        compressed=forward_fn(compiled, inputs),
-        rounds=rounds,
-        floor=_floor(method, min_speedup, model_id, batch),
-        size_bytes=(serialized_size(pair.fp32), serialized_size(compiled.inner)),
-        max_size_ratio=None if is_fp32 else MAX_SIZE_RATIO,
-    )
+    quality = None
+    if "mrpc" in model_id and batch == 1:  # scored by the compiled model itself
+        agreement = FP32_MIN_AGREEMENT if is_fp32 else MIN_AGREEMENT
+        quality = Quality(request.getfixturevalue("mrpc_classifier"), 1.0, agreement)
+    floor = _floor(method, min_speedup, model_id, batch)
+    timing = Timing(inputs, rounds, floor, reference=None if is_fp32 else reference.model)
+    measure(case, benchmark, built, pair.fp32, timing, quality=quality,
+            max_size_ratio=None if is_fp32 else MAX_SIZE_RATIO, build_s=False)  # fmt: skip
     speedup = case.metrics["speedup"].value
     if not is_fp32 and speedup < 1.0:
         warnings.warn(

@@ -26,13 +26,11 @@ import pytest
 import torch
 
 from compress.measure.memory import peak_memory
-from compress.measure.meters import percentiles, serialized_size
 from compress.methods.build import Built, Context, build
 from compress.methods.registry import get
 from compress.methods.suite import DeclaredModel, Suite, load_suite
 from compress.quantize.compiled import CompileError, ToolchainMissing
-from compress.train.evaluate import forward_fn
-from compress.verdict.runner import timed_speedup
+from fixtures.models.scenario import Quality, Timing, measure
 from fixtures.models.task import TaskClassifier
 from fixtures.plugins.settings import settings_of
 from fixtures.recipes.declared import (
@@ -136,12 +134,8 @@ def declared(declared_suite: Suite, tmp_path_factory) -> Iterator[dict[str, Decl
     yield Models()
 
 
-def _score(case, model: Declared, built: Built, method: str) -> None:
-    """Quality on the whole evaluation file, and a fresh process's peak memory (eager torch)."""
-    budgets = model.spec.budgets
-    result = model.clf.score(built.model, method)
-    model.clf.record_quality(case, result, budget_pts=budgets.quality_drop_pts,
-                             min_agreement=budgets.min_agreement)  # fmt: skip
+def _memory(case, model: Declared, built: Built, method: str) -> None:
+    """A fresh process's peak memory serving the model (eager torch models only)."""
     if not isinstance(built.model, torch.nn.Module) or get(method).compiled:
         return  # ONNX Runtime sessions and compiled graphs are not saved as torch modules
     inputs = model.inputs(1)
@@ -176,19 +170,14 @@ def test_declared(
         model={"about": model.clf.model_about, "name": model.spec.name},
         data=model.clf.data(max_length=int(inputs["input_ids"].shape[1]), batch=batch),
     )
+    budgets = model.spec.budgets
+    # scored (and its memory probed) at the smallest batch only; built for this case: at
+    # that batch, or per batch where compiled (fine-pruned: training time, or the cache's load)
     first = batch == model.spec.batch_sizes[0]
-    if first or get(method).compiled:  # built for this case (compiled: per batch;
-        # fine-pruned: training time, or the cache's load)
-        case.report("build_s", built.build_s, "s")
     if first:
-        _score(case, model, built, method)
-    timed = {"reference": forward_fn(model.clf.fp32, inputs),
-             "compressed": forward_fn(built.model, inputs),
-             "rounds": profile.rounds(max(6, ROUNDS // batch))}  # fmt: skip
-    floor = model.spec.budgets.min_speedup or min_speedup
-    speed = timed_speedup(case, benchmark, **timed, floor=floor)
-    for arm, seconds in (("reference", speed.baseline_s), ("compressed", speed.candidate_s)):
-        for p, value in percentiles(seconds, TAILS).items():
-            case.report(f"{p}_{arm}_s", value, "s")
-    case.sizes(serialized_size(model.clf.fp32), built.size_bytes, max_ratio=MAX_SIZE_RATIO)
-    case.finish(benchmark.extra_info)
+        _memory(case, model, built, method)
+    quality = Quality(model.clf, budgets.quality_drop_pts, budgets.min_agreement)
+    timing = Timing(inputs, profile.rounds(max(6, ROUNDS // batch)),
+                    budgets.min_speedup or min_speedup, tails=TAILS)  # fmt: skip
+    measure(case, benchmark, built, model.clf.fp32, timing, quality=quality if first else None,
+            max_size_ratio=MAX_SIZE_RATIO, build_s=first or get(method).compiled)  # fmt: skip

@@ -21,9 +21,8 @@ import torch
 
 from compress.measure.meters import serialized_size
 from compress.methods.build import Built, Context, build
-from compress.methods.registry import METHODS, Claim, Method
-from compress.train.evaluate import forward_fn
-from compress.verdict.runner import run_compression
+from compress.methods.registry import METHODS, Claim, Method, Precision
+from fixtures.models.scenario import Quality, Timing, measure
 from fixtures.recipes.profiles import Profile
 from fixtures.recipes.qat_bert import BertQATRecipe, qat_classifier
 
@@ -96,27 +95,16 @@ def test_mrpc_method(
     """The method's forward of one dev batch; gates F1 drop, speedup and size vs torch fp32."""
     clf = mrpc_classifier
     built = _build(method, request)
-    result = clf.score(built.model, method.name)  # quality only, untimed
-    note = {"note": method.about} if method.about else {}
     case = new_case(
-        config={"id": method.name, "backend": method.family, **built.config, **note},
+        config={"id": method.name, "backend": method.family, **built.config,
+                "note": method.about},
         model={"about": clf.model_about},
         data=clf.data(max_length=int(dev_batch["input_ids"].shape[1]), batch=BATCH),
-    )
-    budgets = {"budget_pts": method.max_drop_pts, "min_agreement": method.min_agreement}
-    clf.record_quality(case, result, **budgets)
-    case.report("build_s", built.build_s, "s")
+    )  # fmt: skip
     floor = min_speedup if method.claim is Claim.SPEED else None
-    run_compression(
-        case,
-        benchmark,
-        reference=forward_fn(clf.fp32, dev_batch),
-        compressed=forward_fn(built.model, dev_batch),
-        rounds=profile.rounds(ROUNDS),
-        warmup=2,
-        floor=floor,
-        size_bytes=(serialized_size(clf.fp32), built.size_bytes),
-        max_size_ratio=None if method.precision.value == "fp32" else MAX_SIZE_RATIO,
-    )
+    timing = Timing(dev_batch, profile.rounds(ROUNDS), floor, warmup=2)
+    quality = Quality(clf, method.max_drop_pts, method.min_agreement)
+    size_ratio = None if method.precision is Precision.FP32 else MAX_SIZE_RATIO
+    measure(case, benchmark, built, clf.fp32, timing, quality=quality, max_size_ratio=size_ratio)
     if floor is None:
         _check_recorded_speed(method, case.metrics["speedup"].value)
