@@ -6,20 +6,31 @@ skips the cases that need it, with a message saying how to provide it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from compress.methods.registry import METHODS, Method
 from compress.methods.suite import load_suite
 from compress.verdict.case import Case
-from compress.verdict.machine import speedup_floor
 from fixtures.data.chinese_news import load_sogou
 from fixtures.data.glue import load_mrpc, load_mrpc_test
 from fixtures.data.tasks import TASKS, load_task
 from fixtures.data.wikitext import read_wikitext2
-from fixtures.plugins.machine import fingerprint_of, int8_limit_of
+from fixtures.plugins.machine import (
+    FLOOR_FRACTION,
+    FLOOR_MAXIMUM,
+    FLOOR_MINIMUM,
+    fingerprint_of,
+    floor_of,
+    int8_limit_of,
+    limits_of,
+    min_speedup,
+    unmet,
+)
 from fixtures.plugins.settings import SETTINGS, SETTINGS_KEY, Settings, profile_of, settings_of
 from fixtures.recipes.profiles import PROFILES, Profile, get_profile
 from fixtures.store.cache import recipe_hash, used_entries
@@ -36,16 +47,6 @@ pytest_plugins = [  # fixtures; the gate
 ]
 
 T = TypeVar("T")
-# Default int8 speedup floor: a fraction of what this CPU's int8 GEMM gives over fp32 at a
-# BERT shape (compress.verdict.machine), so that one rule holds on AVX2-only and VNNI machines; the
-# minimum keeps "int8 must still help" where the kernels gain little.
-FLOOR_FRACTION = 0.35
-FLOOR_MINIMUM = 1.05
-# ... and at most the seed's MRPC floor: where the int8 GEMM is fastest, the unquantized work
-# bounds the model. On an AVX-VNNI CPU (limit 6.12x) 0.35 x limit asked 2.14x of the LSTM LM,
-# which ran 1.75x [1.68, 1.82] (its recurrence and embedding stay fp32; 1.82x on the
-# baseline's CPU, limit 3.65x), and of torchao eager, which ran 2.02x (docs/options.md).
-FLOOR_MAXIMUM = 1.3
 DECLARED = "test_declared.py"  # the cases a suite file (--suite) generates
 
 
@@ -162,15 +163,10 @@ def settings(pytestconfig: pytest.Config) -> Iterator[Settings]:
     yield settings_of(pytestconfig)
 
 
-def min_speedup(config: pytest.Config) -> float:
-    """--min-speedup, else the floor relative to this CPU's calibrated int8 limit."""
-    fixed = settings_of(config).min_speedup
-    if fixed is not None:
-        return fixed
-    limit = int8_limit_of(config).speedup
-    return speedup_floor(
-        limit, fraction=FLOOR_FRACTION, minimum=FLOOR_MINIMUM, maximum=FLOOR_MAXIMUM
-    )
+@pytest.fixture(scope="session")
+def method_floor(pytestconfig: pytest.Config) -> Iterator[Callable[[Method], float | None]]:
+    """``method_floor(method)``: its in-run speedup floor on this CPU (``floor_of``)."""
+    yield functools.partial(floor_of, pytestconfig)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -236,12 +232,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     glue = settings.glue_dir or "unset (hub or skip)"
     fp = fingerprint_of(config)
     profile = get_profile(settings.profile)
+    left = [f"{m.name} ({why})" for m in METHODS if (why := unmet(m, fp))]
     return [
         f"compress-bench: profile {profile.name} ({profile.about})",
         f"compress-bench: model {spec}; GLUE_DIR {glue}; --task {settings.task}",
         f"compress-bench: machine {fp['cpu_model']} [{' '.join(fp['isa'])}], int8 engine "
         f"{fp['quantized_engine']}, fingerprint {fp['id']}; timed cases run on 1 thread",
-    ] + ([f"compress-bench: kernel ISA capped by {fp['isa_caps']}"] if "isa_caps" in fp else [])
+    ] + ([f"compress-bench: kernel ISA capped by {fp['isa_caps']}"] if "isa_caps" in fp else []) + (
+        [f"compress-bench: left out, this CPU cannot run them: {'; '.join(left)}"] if left else []
+    )
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
@@ -250,6 +249,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["profile"] = settings_of(config).profile
     machine_info["settings"] = settings_of(config).to_dict()
     machine_info["int8_limit"] = int8_limit_of(config).to_dict()
+    # the other engines' and the 16-bit limits the run's floors used
+    machine_info["limits"] = {k: v.to_dict() for k, v in limits_of(config).items()}
     machine_info["min_speedup"] = min_speedup(config)
 
 

@@ -1,15 +1,16 @@
-"""Every int8 method on the same fine-tuned MRPC classifier, one case per method, one run.
+"""Every eager method on the same fine-tuned MRPC classifier, one case per method, one run.
 
-Methods: every eager method of the registry (compress.methods.registry: torch.ao dynamic,
-static and QAT; ONNX Runtime fp32, dynamic and static QDQ; torchao's ``quantize_``
-int8 configs in eager mode, labelled ``-eager``; compiled as torchao means them to run in
-test_compiled.py), with the registry's budgets and claim (a speed claim is gated at the
-CPU's int8 floor, a record is kept to compare). One row per method: the forward of one dev
-batch (8 pairs, 128 tokens) on one thread. Each case records
-F1 and accuracy on MRPC test (dev without the test file) with the F1 drop against torch fp32
-(paired CI), agreement and KL to fp32 over every held-out pair, the paired, interleaved
-speedup over torch fp32 on that batch, and the serialized size (compress.verdict.case).
-Run this file serially (never under xdist).
+Methods: every eager method of the registry this CPU can run (compress.methods.registry:
+torch.ao dynamic on the default engine and packed for fbgemm and onednn, static and QAT; ONNX
+Runtime fp32, dynamic and static QDQ; torchao's ``quantize_`` int8 configs in eager mode,
+labelled ``-eager``, compiled as torchao means them to run in test_compiled.py; bf16 weights
+and bf16 autocast, fp16 where the CPU has a native fp16 GEMM), with the registry's budgets and
+claim: a speed claim is gated at its own floor on this CPU (fixtures.plugins.machine.floor_of),
+a record is kept to compare. One row per method: the forward of one dev batch (8 pairs, 128
+tokens) on one thread. Each case records F1 and accuracy on MRPC test (dev without the test
+file) with the F1 drop against torch fp32 (paired CI), agreement and KL to fp32 over every
+held-out pair, the paired, interleaved speedup over torch fp32 on that batch, and the
+serialized size (fixtures.models.scenario). Run this file serially (never under xdist).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import torch
 
 from compress.measure.meters import serialized_size
 from compress.methods.build import Built, Context, build
-from compress.methods.registry import METHODS, Claim, Method, Precision
+from compress.methods.registry import METHODS, Claim, Method
 from fixtures.models.scenario import Quality, Timing, measure
+from fixtures.plugins.machine import fingerprint_of, unmet
 from fixtures.recipes.profiles import Profile
 from fixtures.recipes.qat_bert import BertQATRecipe, qat_classifier
 
@@ -32,7 +34,16 @@ BATCH = 8  # pairs per forward, as in test_quantize_dynamic.test_mrpc_quality
 ROUNDS = 10  # paired timing rounds in the full profile (scaled by the profile)
 MAX_SIZE_RATIO = 0.8  # serialized bytes vs torch fp32, for every method but the ORT fp32 peer
 # every eager method of the registry (compiled rows: test_compiled.py; pruning: test_prune*)
-EAGER = [m for m in METHODS if m.family in ("torch.ao", "onnxruntime", "torchao")]
+EAGER = [m for m in METHODS if m.family in ("torch.ao", "onnxruntime", "torchao", "torch")]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The eager methods this CPU can run (an fp16 row needs avx512_fp16 or amx_fp16; the
+    report header names the methods left out and why)."""
+    if metafunc.function.__name__ == "test_mrpc_method":
+        fp = fingerprint_of(metafunc.config)
+        runnable = [m for m in EAGER if not unmet(m, fp)]
+        metafunc.parametrize("method", runnable, ids=lambda m: m.name)
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +92,12 @@ def _check_recorded_speed(method: Method, speedup: float) -> None:
     assert speedup > 0.5, f"{method.name} runs {1 / speedup:.1f}x slower than fp32"
 
 
-@pytest.mark.parametrize("method", EAGER, ids=lambda m: m.name)
 def test_mrpc_method(
     benchmark,
     request,
     new_case,
     profile: Profile,
-    min_speedup: float,
+    method_floor,
     mrpc_classifier,
     dev_batch,
     method: Method,
@@ -101,10 +111,9 @@ def test_mrpc_method(
         model={"about": clf.model_about},
         data=clf.data(max_length=int(dev_batch["input_ids"].shape[1]), batch=BATCH),
     )  # fmt: skip
-    floor = min_speedup if method.claim is Claim.SPEED else None
-    timing = Timing(dev_batch, profile.rounds(ROUNDS), floor, warmup=2)
+    timing = Timing(dev_batch, profile.rounds(ROUNDS), method_floor(method), warmup=2)
     quality = Quality(clf, method.max_drop_pts, method.min_agreement)
-    size_ratio = None if method.precision is Precision.FP32 else MAX_SIZE_RATIO
+    size_ratio = MAX_SIZE_RATIO if method.smaller else None
     measure(case, benchmark, built, clf.fp32, timing, quality=quality, max_size_ratio=size_ratio)
-    if floor is None:
+    if method.claim is Claim.RECORD:
         _check_recorded_speed(method, case.metrics["speedup"].value)

@@ -124,7 +124,7 @@ def test_the_int8_limit_is_measured_once_per_run(monkeypatch: pytest.MonkeyPatch
         calls.append(1)
         return calibrate_int8_limit(**TINY)
 
-    monkeypatch.setattr(machine, "calibrate_int8_limit", tiny)
+    monkeypatch.setattr(machine, "calibrate_int8_limit", lambda engine: tiny())
     run, other = SimpleNamespace(stash=pytest.Stash()), SimpleNamespace(stash=pytest.Stash())
     assert machine.int8_limit_of(run) is machine.int8_limit_of(run)
     assert len(calls) == 1
@@ -142,3 +142,45 @@ def test_calibration_times_a_packed_int8_linear() -> None:
         assert inputs.shape == (16, 32)
         with torch.inference_mode():
             assert torch.allclose(int8(inputs), fp32(inputs), atol=0.05)
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, int8: dict[str, float], half: float, **settings):
+    """A run's config whose limits are the given figures (no calibration is timed)."""
+    import fixtures.plugins.machine as machine
+    from fixtures.plugins.settings import SETTINGS_KEY, Settings
+
+    def limit(speedup: float, engine: str) -> Int8Limit:
+        return Int8Limit(speedup, speedup, speedup, 8, 8, 8, 1, 3, engine)
+
+    monkeypatch.setattr(machine, "calibrate_int8_limit", lambda engine: limit(int8[engine], engine))
+    monkeypatch.setattr(machine, "calibrate_half_limit", lambda dtype: limit(half, dtype))
+    config = SimpleNamespace(stash=pytest.Stash())
+    config.stash[SETTINGS_KEY] = Settings(**settings)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("method", "int8", "half", "expected"),
+    [
+        ("torch-dynamic", {"auto": 3.6}, 1.0, 1.26),  # 0.35 x the default engine's limit
+        ("torch-dynamic-onednn", {"onednn": 5.08}, 1.0, 1.3),  # its own engine's, capped
+        ("torch-dynamic-onednn", {"onednn": 1.65}, 1.0, 1.05),  # never below the minimum
+        ("bf16", {}, 3.79, 1.3),  # a fast bf16 path: held to a floor
+        ("bf16", {}, 0.6, None),  # no fast bf16 path: recorded, not gated in-run
+        ("ort-fp32", {}, 3.0, None),  # a record
+    ],
+)
+def test_each_method_is_held_to_its_own_limit(monkeypatch, method, int8, half, expected) -> None:
+    from compress.methods.registry import get
+    from fixtures.plugins.machine import floor_of
+
+    floor = floor_of(_run(monkeypatch, int8, half), get(method))
+    assert floor == (None if expected is None else pytest.approx(expected))
+
+
+def test_a_fixed_min_speedup_holds_for_every_int8_engine(monkeypatch) -> None:
+    from compress.methods.registry import get
+    from fixtures.plugins.machine import floor_of
+
+    config = _run(monkeypatch, {"onednn": 5.0}, 1.0, min_speedup=1.1)
+    assert floor_of(config, get("torch-dynamic-onednn")) == 1.1

@@ -120,3 +120,22 @@ def test_trained_methods_use_the_callers_trainer() -> None:
 
     built = build(get("fine-pruned-int8"), _tiny(), Context(example={}, train=train))
     assert seen == ["StructuredPruneConfig"] and built.config == {"trained": True, "int8": True}
+
+
+def test_needs_name_what_a_cpu_lacks() -> None:
+    fp16 = get("fp16").needs
+    assert "avx512_fp16, amx_fp16" in fp16.unmet(["avx2", "avx512f"], ["x86"])
+    assert fp16.unmet(["avx2", "amx_fp16"], ["x86"]) is None
+    assert "onednn" in get("torch-dynamic-onednn").needs.unmet([], ["x86", "fbgemm"])
+    assert get("torch-dynamic").needs.unmet([], ["x86"]) is None  # "auto": any engine
+
+
+def test_engine_rows_pack_for_their_engine_and_restore_it() -> None:
+    before = torch.backends.quantized.engine
+    for name in ("torch-dynamic-fbgemm", "torch-dynamic-onednn"):
+        method = get(name)
+        if method.needs.unmet([], torch.backends.quantized.supported_engines):
+            continue
+        built = build(method, _tiny(), Context(example={}))
+        assert built.config["engine"] == method.needs.engine
+        assert torch.backends.quantized.engine == before

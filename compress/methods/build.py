@@ -112,6 +112,13 @@ def ort(fp32: nn.Module, config: Any, context: Context) -> Made:
     return OrtClassifier(path, config), onnx_file_size(path), recorded
 
 
+def half(fp32: nn.Module, config: Any, context: Context) -> Made:
+    from compress.quantize.half import to_half
+
+    model = to_half(fp32, config)
+    return model, serialized_size(model), config.to_dict()
+
+
 def trained(fp32: nn.Module, config: Any, context: Context) -> Made:
     """The context's trainer's model for this config (QAT: int8; fine-pruning: compacted)."""
     assert context.train is not None  # build() checked

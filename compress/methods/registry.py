@@ -10,7 +10,7 @@ How each family builds its model is in compress.methods.build.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,8 @@ class Precision(enum.Enum):
     """The precision the method's Linear / GEMM work must run in."""
 
     FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
     INT8 = "int8"  # int8 x int8 GEMMs (activations quantized too)
     INT8_WEIGHTS = "int8-weights"  # int8 weights, dequantized: fp32 GEMMs
     INT4_WEIGHTS = "int4-weights"
@@ -40,8 +42,16 @@ class Needs:
     calibration: bool = False  # input batches from a split the scores never come from
     train: bool = False  # labelled train data: the method trains (cached by recipe hash)
     compiler: bool = False  # a C++ compiler (torch.compile's Inductor writes C++ kernels)
-    cpu_flags: tuple[str, ...] = ()  # /proc/cpuinfo flags the method's kernels require
+    cpu_flags: tuple[str, ...] = ()  # at least one of these /proc/cpuinfo flags (its kernels)
     engine: str | None = None  # torch.ao quantized engine ("auto": this CPU's default)
+
+    def unmet(self, isa: Sequence[str], engines: Sequence[str]) -> str | None:
+        """Why a CPU with flags ``isa`` and quantized ``engines`` cannot run it (None: it can)."""
+        if self.cpu_flags and set(self.cpu_flags).isdisjoint(isa):
+            return f"needs one of the CPU flags {', '.join(self.cpu_flags)}; this CPU has none"
+        if self.engine not in (None, "auto") and self.engine not in engines:
+            return f"needs the {self.engine} quantized engine; this torch has {', '.join(engines)}"
+        return None
 
     def files(self) -> tuple[str, ...]:
         """The suite-file keys this method needs (``calibration``, ``train``)."""
@@ -62,6 +72,7 @@ class Method:
     about: str = ""
     max_drop_pts: float = 1.0  # the MRPC cases' quality budget (F1 points vs fp32)
     min_agreement: float = 0.90  # answers equal to fp32's over every held-out MRPC pair
+    smaller: bool = True  # its checkpoint is smaller than fp32's (the cases gate the ratio)
     search: bool = False  # a quantization choice of both search spaces
     default: bool = False  # run when a suite file lists no methods (needs permitting)
 
@@ -122,6 +133,27 @@ def _torchao(scheme: str, config_class: str = "", **options: Any) -> Callable[[]
     return make
 
 
+def _dynamic_on(engine: str) -> Callable[[], Any]:
+    def make() -> Any:
+        from compress.quantize.dynamic import DynamicQuantConfig
+
+        return DynamicQuantConfig(engine=engine)
+
+    return make
+
+
+def _half(dtype: str, autocast: bool = False) -> Callable[[], Any]:
+    def make() -> Any:
+        from compress.quantize.half import HalfConfig
+
+        return HalfConfig(dtype, autocast)
+
+    return make
+
+
+_FP16 = ("avx512_fp16", "amx_fp16")  # a native fp16 GEMM; elsewhere fp16 is converted, slowly
+
+
 def _fine_prune() -> Any:
     # the suite's CI fine-pruning recipe (test_prune_structured's "taylor"): first-order
     # Taylor scores, self-distilled from the fine-tuned model; epochs from the profile
@@ -134,7 +166,8 @@ def _compiled(
     method: str, precision: Precision, claim: Claim, torchao: Callable | None = None, **kw: Any
 ) -> Method:
     """``compiled-<method>``; ``torchao``: a _torchao config beyond CompileConfig's methods."""
-    needs = Needs(compiler=True, calibration=method == "pt2e-static")
+    flags = _FP16 if method == "fp16" else ()
+    needs = Needs(compiler=True, calibration=method == "pt2e-static", cpu_flags=flags)
 
     def make() -> Any:
         from compress.quantize.compiled import CompileConfig
@@ -156,9 +189,17 @@ METHODS: tuple[Method, ...] = (
            search=True, default=True),
     Method("torch-qat", "torch.ao", _qat, b.trained, Precision.INT8, Claim.SPEED,
            Needs(train=True, engine="auto"), "quantization-aware fine-tuning of every Linear"),
+    # the int8 engine is a choice: FBGEMM (the x86 engine's dynamic kernels) does not use AMX,
+    # oneDNN does; the rows are gated at the int8 limit of their own engine
+    Method("torch-dynamic-fbgemm", "torch.ao", _dynamic_on("fbgemm"), b.torch_dynamic,
+           Precision.INT8, Claim.SPEED, Needs(engine="fbgemm"),
+           "torch-dynamic with weights packed for the fbgemm engine"),
+    Method("torch-dynamic-onednn", "torch.ao", _dynamic_on("onednn"), b.torch_dynamic,
+           Precision.INT8, Claim.SPEED, Needs(engine="onednn"),
+           "torch-dynamic with weights packed for the onednn engine (AMX where present)"),
     Method("ort-fp32", "onnxruntime", _ort("fp32"), b.ort, Precision.FP32,
            Claim.RECORD, about="ONNX Runtime fp32: the peer of torch fp32",
-           min_agreement=0.999),
+           min_agreement=0.999, smaller=False),
     Method("ort-dynamic-per-channel", "onnxruntime",
            _ort("dynamic", per_channel=True), b.ort, Precision.INT8,
            Claim.SPEED, about="per-channel weight scales (per-tensor lost far more F1)",
@@ -176,8 +217,16 @@ METHODS: tuple[Method, ...] = (
     Method("torchao-int8-weight-only-eager", "torchao", _torchao("int8-weight-only"),
            b.torchao_eager, Precision.INT8_WEIGHTS, Claim.RECORD,
            about="eager; matmuls dequantize to fp32: no speedup expected"),
+    # 16-bit: gated at this CPU's own bf16 / fp16 GEMM limit where it has a fast 16-bit path
+    Method("bf16", "torch", _half("bfloat16"), b.half, Precision.BF16, Claim.SPEED,
+           about="every weight cast to bfloat16 (model.to(torch.bfloat16))", search=True),
+    Method("bf16-autocast", "torch", _half("bfloat16", autocast=True), b.half, Precision.BF16,
+           Claim.SPEED, about="fp32 weights, matmuls under torch.autocast(bfloat16)",
+           smaller=False),
+    Method("fp16", "torch", _half("float16"), b.half, Precision.FP16, Claim.SPEED,
+           Needs(cpu_flags=_FP16), "every weight cast to float16"),
     _compiled("fp32", Precision.FP32, Claim.RECORD,
-              about="torch.compile of fp32: the reference of the compiled rows"),
+              about="torch.compile of fp32: the reference of the compiled rows", smaller=False),
     _compiled("torchao-int8-dynamic", Precision.INT8, Claim.SPEED,
               about="torchao quantize_ + torch.compile, as torchao means it to run", search=True,
               default=True),
@@ -190,6 +239,10 @@ METHODS: tuple[Method, ...] = (
               default=True),
     _compiled("pt2e-dynamic", Precision.INT8, Claim.SPEED,
               about="X86InductorQuantizer with dynamic activation scales"),
+    _compiled("bf16", Precision.BF16, Claim.SPEED,
+              about="weights cast to bfloat16, Inductor with freezing"),
+    _compiled("fp16", Precision.FP16, Claim.SPEED,
+              about="weights cast to float16, Inductor with freezing"),
     Method("fine-pruned", "pruning", _fine_prune, b.trained, Precision.FP32, Claim.SPEED,
            Needs(train=True), "heads and FFN rows removed (Taylor scores), compacted",
            default=True),

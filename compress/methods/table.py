@@ -10,7 +10,8 @@ HEADER = ("method", "family", "GEMM precision", "claim", "needs", "in", "what it
 
 def _needs(method: Method) -> str:
     needs = method.needs
-    named = [*needs.files(), "C++ compiler" if needs.compiler else "", *needs.cpu_flags]
+    flags = " or ".join(needs.cpu_flags)
+    named = [*needs.files(), "C++ compiler" if needs.compiler else "", flags]
     if needs.engine:
         named.append(f"engine {needs.engine}")
     return ", ".join(n for n in named if n) or "—"

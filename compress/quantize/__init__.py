@@ -1,5 +1,6 @@
-"""Layer 2, techniques: dynamic and static int8, QAT, the linear quantization math, torchao and
-ONNX Runtime peers, the compiled (Inductor) path, quantized checkpoints.
+"""Layer 2, techniques: dynamic and static int8, 16-bit (bf16 / fp16), QAT, the linear
+quantization math, torchao and ONNX Runtime peers, the compiled (Inductor) path, quantized
+checkpoints.
 
 The names below load their module on first use (lazy_loader), so importing one
 module of the package imports no other."""
@@ -11,6 +12,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submodules=[
         "compiled",
         "dynamic",
+        "half",
         "onnx_runtime",
         "qat",
         "qmath",
@@ -29,6 +31,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "drop_unused_tensors",
             "rebatch",
         ],
+        "half": ["HalfConfig", "HalfModel", "to_half"],
         "dynamic": [
             "default_engine",
             "check_engine",

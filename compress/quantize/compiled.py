@@ -37,6 +37,8 @@ METHODS = (
     "torchao-int4-weight-only",
     "pt2e-static",  # X86InductorQuantizer, activations calibrated (static), lowered by Inductor
     "pt2e-dynamic",  # X86InductorQuantizer with dynamic activation scales
+    "bf16",  # weights cast to bfloat16 (compress.quantize.half), then compiled
+    "fp16",
 )
 # The suite compiles every method in the default mode: pt2e static with max-autotune ran 11%
 # faster and answered wrongly (agreement with fp32 0.262 over 2,133 MRPC pairs, torch 2.13.0,
@@ -220,6 +222,10 @@ def _prepare(
     """The module to compile: a copy of fp32, torchao-quantized, or pt2e-converted."""
     if config.method == "fp32":
         return copy.deepcopy(model).eval()
+    if config.method in ("bf16", "fp16"):
+        from compress.quantize.half import HalfConfig, to_half
+
+        return to_half(model, HalfConfig("bfloat16" if config.method == "bf16" else "float16"))
     if config.method.startswith("torchao-"):
         tao = config.torchao or TorchaoConfig(config.method.removeprefix("torchao-"))
         return quantize_torchao(model, tao)

@@ -133,8 +133,9 @@ def quantized_engine(engine: str) -> Iterator[None]:
 def quantize_dynamic(model: nn.Module, config: DynamicQuantConfig | None = None) -> nn.Module:
     """Return an int8 copy of ``model``; the input model is left untouched.
 
-    Sets ``torch.backends.quantized.engine`` to the config's engine and leaves it set: weights
-    are packed for that engine and the model must run under it.
+    The weights are packed for the config's engine (set only while packing, then restored:
+    the packed weights carry their engine, and the model answers the same under any engine
+    setting).
     """
     config = config or DynamicQuantConfig()
     types = tuple(QUANTIZABLE_TYPES[name] for name in config.module_types)
@@ -144,14 +145,14 @@ def quantize_dynamic(model: nn.Module, config: DynamicQuantConfig | None = None)
     missing = sorted(set(config.keep_fp32) - set(names))
     if missing:
         raise ValueError(f"keep_fp32 names no module of this model: {missing}")
-    torch.backends.quantized.engine = config.resolved_engine
     spec: set[type[nn.Module]] | set[str] = set(types)
     if config.keep_fp32:  # by name: every matching module but the ones kept in fp32
         kept = set(config.keep_fp32)
         spec = {n for n, m in names.items() if n and isinstance(m, types) and n not in kept}
-    quantized = _torch_ao.quantize_dynamic(source, spec, dtype=dtype, inplace=True)
-    if config.fixed_point:
-        _power_of_two_weight_scales_(quantized)
+    with quantized_engine(config.resolved_engine):
+        quantized = _torch_ao.quantize_dynamic(source, spec, dtype=dtype, inplace=True)
+        if config.fixed_point:
+            _power_of_two_weight_scales_(quantized)
     return quantized
 
 

@@ -10,6 +10,7 @@ and speedup floors are expressed as a fraction of that measured limit.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -89,13 +90,15 @@ def calibrate_int8_limit(
     *,
     threads: int = 1,
     rounds: int = 40,
+    engine: str = "auto",
 ) -> Int8Limit:
-    """Time an fp32 Linear against its dynamic int8 twin (paired, interleaved) on this CPU.
+    """Time an fp32 Linear against its dynamic int8 twin (paired, interleaved) on this CPU,
+    packed for ``engine`` ("auto": this CPU's default; fbgemm, onednn, x86).
 
     Leaves global state as it found it: thread count (restored by ``paired_speedup``), the
     quantized engine (set only inside ``quantized_engine``) and the global RNG (unused).
     """
-    config = DynamicQuantConfig()
+    config = DynamicQuantConfig(engine=engine)
     with quantized_engine(config.resolved_engine):
         fp32, int8, inputs = calibration_models(rows, in_features, out_features, config)
         result = paired_speedup(
@@ -118,6 +121,31 @@ def calibrate_int8_limit(
         engine=config.resolved_engine,
         samples=round_ratios(result),
     )
+
+
+def calibrate_half_limit(
+    dtype: str = "bfloat16",
+    rows: int = 1024,
+    in_features: int = 384,
+    out_features: int = 1536,
+    *,
+    threads: int = 1,
+    rounds: int = 40,
+) -> Int8Limit:
+    """The same Linear in fp32 against its 16-bit copy on 16-bit inputs (``engine`` records the
+    dtype): what bf16 / fp16 can give on this CPU (above 1 only with a native 16-bit GEMM)."""
+    from compress.quantize.half import DTYPES
+
+    generator = torch.Generator().manual_seed(CALIBRATION_SEED)
+    fp32 = nn.Sequential(_seeded_linear(in_features, out_features, generator)).eval()
+    inputs = torch.randn(rows, in_features, generator=generator)
+    half, half_inputs = copy.deepcopy(fp32).to(DTYPES[dtype]), inputs.to(DTYPES[dtype])
+    with torch.inference_mode():
+        result = paired_speedup(lambda: fp32(inputs), lambda: half(half_inputs),
+                                warmup=CALIBRATION_WARMUP, rounds=rounds,
+                                max_seconds=CALIBRATION_MAX_SECONDS, threads=threads)  # fmt: skip
+    return Int8Limit(result.ratio, result.q1, result.q3, rows, in_features, out_features,
+                     threads, result.baseline.rounds, dtype, round_ratios(result))  # fmt: skip
 
 
 def speedup_floor(
