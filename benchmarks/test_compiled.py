@@ -30,7 +30,6 @@ from compress.measure.memory import peak_memory
 from compress.methods.build import Built, Context, build
 from compress.methods.registry import Method, get, select
 from compress.quantize.compiled import (
-    CompiledModel,
     CompileError,
     ToolchainMissing,
     compile_model,
@@ -74,7 +73,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="module")
-def compiled_fp32() -> Iterator[dict[tuple[str, int], CompiledModel]]:
+def compiled_fp32() -> Iterator[dict[tuple[str, int], Built]]:
     """Compiled fp32 per (model, batch), built once and shared by that model's variants."""
     yield {}
 
