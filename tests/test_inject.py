@@ -9,6 +9,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from compress.core import torch_ao
 from compress.quantize.dynamic import quantize_dynamic
+from fixtures.plugins import debug_hook
 from fixtures.plugins.inject import Injection, wrap
 
 
@@ -46,6 +47,28 @@ def test_hook_spreads_its_passes_and_keeps_the_answers(tiny, monkeypatch) -> Non
     assert not any(m._forward_hooks for m in tiny.modules())  # the fp32 model is untouched
 
 
+def test_slow_counts_its_passes_per_input_shape_on_this_cpu(tiny, monkeypatch) -> None:
+    plain = quantize_dynamic(tiny)
+    hooked = _int8(tiny, "slow:40", monkeypatch)
+    state = hooked.debug_hook_calibration
+    small, large = torch.randint(0, 64, (1, 8)), torch.randint(0, 64, (4, 16))
+    for x in (small, large, small):
+        assert torch.equal(hooked(input_ids=x).logits, plain(input_ids=x).logits)
+    assert sorted(state.counts) == [((1, 8),), ((4, 16),)]  # calibrated once per shape
+    for key, (forward_s, pass_s) in state.seconds.items():
+        assert sum(state.counts[key]) == debug_hook.passes_for(0.4, forward_s, pass_s)
+    calls = []
+    monkeypatch.setattr(torch, "histc", lambda *a, **k: calls.append(1))
+    hooked(input_ids=large)
+    assert len(calls) == sum(state.counts[((4, 16),)])
+
+
+def test_passes_for_and_spread() -> None:
+    assert debug_hook.passes_for(0.15, forward_s=0.020, pass_s=0.0001) == 30
+    assert debug_hook.passes_for(0.15, forward_s=0.020, pass_s=1.0) == 1  # at least one
+    assert debug_hook.spread(8, 6) == [2, 2, 1, 1, 1, 1]
+
+
 def test_fp32_ffn_leaves_the_first_layers_ffn_in_fp32(tiny, monkeypatch) -> None:
     kept = _fp32_linears(_int8(tiny, "fp32-ffn:2", monkeypatch))
     ffn = {f"bert.encoder.layer.{i}.{m}.dense" for i in (0, 1) for m in ("intermediate", "output")}
@@ -64,7 +87,9 @@ def test_keep_fp32_and_noise(tiny, monkeypatch) -> None:
     assert all(torch.equal(before[k], v) for k, v in tiny.state_dict().items())
 
 
-@pytest.mark.parametrize("text", ["hook", "hook:0", "slow:3", "noise:x", "fp32-ffn:-1", ""])
+@pytest.mark.parametrize(
+    "text", ["hook", "hook:0", "slower:3", "slow:0", "slow:150", "noise:x", "fp32-ffn:-1", ""]
+)
 def test_a_bad_injection_names_what_was_expected(text: str) -> None:
     with pytest.raises(ValueError, match="--inject"):
         Injection.parse(text)
