@@ -1,6 +1,6 @@
-"""Layer 0, imports no other layer: errors, validated configs, statistics, strict text files,
-database URLs, the environment (every variable, read in one place), and the one place that
-touches torch.ao.quantization.
+"""Layer 0, imports no other layer: errors, validated configs, statistics and scores, strict
+text files and tables (parquet, datasets directories), database URLs, the environment (every
+variable, read in one place), and the one place that touches torch.ao.quantization.
 
 The names below load their module on first use (lazy_loader), so importing one
 module of the package imports no other."""
@@ -9,7 +9,17 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["config", "dburl", "environment", "errors", "stats", "textdata", "torch_ao"],
+    submodules=[
+        "config",
+        "dburl",
+        "environment",
+        "errors",
+        "scores",
+        "stats",
+        "tabledata",
+        "textdata",
+        "torch_ao",
+    ],
     submod_attrs={
         "config": ["config_from_dict"],
         "dburl": ["database_url", "sqlite_path", "where", "describe"],
@@ -25,6 +35,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "inherited",
         ],
         "errors": ["InputError"],
+        "scores": ["mcc", "pearson", "spearman"],
         "stats": [
             "Interval",
             "bootstrap_ci",
@@ -40,7 +51,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "seed_summary",
             "verdict",
         ],
-        "textdata": ["read_utf8", "LabelledTexts", "read_labelled"],
+        "tabledata": ["Table", "read_parquet", "read_saved", "pick_split", "from_dataset"],
+        "textdata": ["read_utf8", "LabelSpace", "LabelledTexts", "read_labelled", "read_dataset"],
         "torch_ao": [
             "quiet_deprecations",
             "quantize_dynamic",

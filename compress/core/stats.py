@@ -29,6 +29,8 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import f1_score
 
+from compress.core.scores import pearson
+
 METHODS = ("percentile", "BCa")
 DIRECTIONS = ("higher", "lower")
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -206,7 +208,7 @@ def accuracy(y: np.ndarray, p: np.ndarray, axis: int = -1) -> Any:
     return float(acc) if np.ndim(acc) == 0 else acc
 
 
-VECTORIZED = (f1_binary, accuracy)  # metrics that score stacked resamples in one call
+VECTORIZED = (f1_binary, accuracy, pearson)  # metrics that score stacked resamples in one call
 
 
 def scorer(metric: Callable[..., Any]) -> tuple[Callable[..., Any], bool]:
