@@ -40,6 +40,7 @@ LABELS: dict[str, str] = {
     "collapsed": "collapsed to one class",
     "agreement": "agreement with reference",
     "kl_mean": "mean KL to reference",
+    "mean_abs_diff": "mean |output - reference|",
     "loss_delta": "loss change",
     "process_baseline_bytes": "process RSS before the model",
     "process_peak_bytes": "peak RSS of the process",
@@ -82,7 +83,8 @@ _RULES: tuple[tuple[str, str], ...] = (
     (r"^(.+)_bytes$", "{} size"),
 )
 
-_WORDS = {"f1": "F1", "int8": "int8", "fp32": "fp32", "ppl": "perplexity", "kl": "KL"}
+_WORDS = {"f1": "F1", "int8": "int8", "fp32": "fp32", "ppl": "perplexity", "kl": "KL",
+          "mcc": "MCC", "pearson": "Pearson", "spearman": "Spearman"}  # fmt: skip
 
 # unit -> what the header says the figure is in (fmt's display units: ms, MiB)
 UNITS: dict[str, str] = {
@@ -101,6 +103,9 @@ HEADLINE: tuple[str, ...] = (
     "f1_drop_pts",
     "f1_weighted_drop_pts",
     "f1_drop_pts_heldout",
+    "mcc_drop_pts",  # a declared model's metric (docs/suite.md)
+    "pearson_drop_pts",
+    "spearman_drop_pts",
     "int8_drop_vs_teacher_pts",
     "accuracy_drop_pts",
     "loss_delta",

@@ -1,4 +1,5 @@
-"""Classification quality: predictions with a progress bar, scored with scikit-learn."""
+"""Classification quality: predictions with a progress bar, scored with scikit-learn; a
+regression head's (one output per input) with SciPy's correlations."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from tqdm.auto import tqdm
 
+from compress.core.scores import pearson, spearman
 from compress.train.loop import seeded
 
 
@@ -29,6 +31,26 @@ def classification_metrics(y_true: list[int], y_pred: list[int]) -> dict[str, fl
     return metrics
 
 
+def regression_metrics(y_true: list[float], y_pred: list[float]) -> dict[str, float]:
+    """Pearson's and Spearman's correlation of a regression head's outputs with the scores."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"{len(y_true)} scores but {len(y_pred)} outputs")
+    if len(y_true) < 2:
+        raise ValueError("a correlation needs at least two outputs")
+    return {"pearson": pearson(y_true, y_pred), "spearman": spearman(y_true, y_pred)}
+
+
+def _metrics(y_true: list, y_pred: list, regression: bool) -> dict[str, float]:
+    return (regression_metrics if regression else classification_metrics)(y_true, y_pred)
+
+
+def answers(logits: torch.Tensor) -> list:
+    """Each row's answer: the class of the largest logit, or a regression head's one output."""
+    if logits.shape[-1] == 1:
+        return logits[:, 0].tolist()
+    return logits.argmax(dim=-1).tolist()
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """Scores and wall-clock cost of one pass over an evaluation set."""
@@ -36,8 +58,15 @@ class EvalResult:
     metrics: dict[str, float]
     seconds: float  # wall-clock time of the whole pass (forward passes only)
     examples: int
-    predictions: tuple[int, ...]  # in the examples' own order (see evaluate_classifier)
+    # in the examples' own order (see evaluate_classifier): classes, or a regression head's
+    # outputs (floats) where the model has one output per input
+    predictions: tuple[int, ...] | tuple[float, ...]
     logits: torch.Tensor | None = None  # (examples, classes) float32, same order
+
+    @property
+    def regression(self) -> bool:
+        """The model has one output per input (num_labels = 1): its answers are numbers."""
+        return self.logits is not None and self.logits.ndim == 2 and self.logits.shape[1] == 1
 
     def head(self, labels: list[int]) -> EvalResult:
         """The result on the first ``len(labels)`` examples, scored on ``labels`` (a split
@@ -47,7 +76,7 @@ class EvalResult:
             raise ValueError(f"cannot take {count} of {self.examples} predictions")
         preds = self.predictions[:count]
         logits = None if self.logits is None else self.logits[:count]
-        return EvalResult(classification_metrics(labels, list(preds)), self.seconds, count,
+        return EvalResult(_metrics(labels, list(preds), self.regression), self.seconds, count,
                           preds, logits)  # fmt: skip
 
 
@@ -81,8 +110,8 @@ def evaluate_classifier(
     batches do) have their predictions and logits put back in that order."""
     was_training = model.training
     model.eval()
-    y_true: list[int] = []
-    y_pred: list[int] = []
+    y_true: list = []
+    y_pred: list = []
     rows: list[torch.Tensor] = []
     order: list[int] = []
     seconds = 0.0
@@ -92,7 +121,7 @@ def evaluate_classifier(
                 start = time.perf_counter()
                 logits = logits_of(model, batch)
                 seconds += time.perf_counter() - start
-                y_pred.extend(logits.argmax(dim=-1).tolist())
+                y_pred.extend(answers(logits))
                 y_true.extend(batch["labels"].tolist())
                 rows.append(logits.float())
                 order.extend(batch["index"].tolist() if "index" in batch else ())
@@ -107,5 +136,6 @@ def evaluate_classifier(
         y_true = [y_true[i] for i in back.tolist()]
         y_pred = [y_pred[i] for i in back.tolist()]
         all_logits = all_logits[back]
-    metrics = classification_metrics(y_true, y_pred)
+    regression = all_logits.ndim == 2 and all_logits.shape[1] == 1
+    metrics = _metrics(y_true, y_pred, regression)
     return EvalResult(metrics, seconds, len(y_true), tuple(y_pred), all_logits)

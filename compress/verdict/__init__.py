@@ -11,6 +11,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submodules=[
         "case",
         "change",
+        "closeness",
         "depends",
         "gates",
         "machine",
@@ -22,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     ],
     submod_attrs={
         "case": ["Case"],
+        "closeness": ["Closeness", "closeness", "record_closeness"],
         "change": [
             "NotComparable",
             "Change",
@@ -32,6 +34,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "judge_values",
             "judge_change",
             "resolves",
+            "SCORES",
+            "REGRESSION",
         ],
         "depends": ["Facet", "DependsOn", "TABLE", "DEFAULT", "depends_on", "facets"],
         "gates": [

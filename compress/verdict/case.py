@@ -130,25 +130,30 @@ class Case:
         *,
         budget_pts: float | None,
         reference_floor: float | None = None,
+        regression: bool = False,
     ) -> Metric:
         """score(reference) - score(compressed) in points, paired bootstrap CI, gated at
         ``budget_pts`` (None: recorded, not asserted). Both scores are recorded as fractions
         too (``<base>_reference`` / ``<base>_compressed``), the reference's gated at
-        ``reference_floor`` when given (a model that did not learn makes any drop meaningless)."""
+        ``reference_floor`` when given (a model that did not learn makes any drop meaningless).
+        ``regression``: the predictions are a regression head's outputs (no majority class)."""
         ref, comp = np.asarray(reference), np.asarray(compressed)
         y = np.asarray(y_true)
         base = name.removesuffix("_drop_pts")
-        key = self._keep_predictions(y, ref, comp)
+        key = self.keep_predictions(y, ref, comp)
         scored = next((k for k, fn in SCORES.items() if fn is score), None)
 
         def evidence(arm: str) -> dict[str, str] | None:
             return None if scored is None else {"set": key, "score": scored, "arm": arm}
 
-        self.report(f"{base}_majority", majority_score(y, score), "frac", depends_on=SCORE)
-        # collapse is judged on accuracy whatever the score: F1 of always answering the
-        # majority class is high (0.80 on MRPC test), so a sound model's F1 CI can reach it
-        _, acc_ci = metric_ci(y, comp, accuracy)
-        self._flag_collapse(collapsed(comp.tolist(), acc_ci, majority_score(y, accuracy)))
+        if regression:  # no constant class to compare with: collapsed is one output for all
+            self._flag_collapse(len(np.unique(comp)) <= 1)
+        else:
+            self.report(f"{base}_majority", majority_score(y, score), "frac", depends_on=SCORE)
+            # collapse is judged on accuracy whatever the score: F1 of always answering the
+            # majority class is high (0.80 on MRPC test), so a sound model's F1 CI can reach it
+            _, acc_ci = metric_ci(y, comp, accuracy)
+            self._flag_collapse(collapsed(comp.tolist(), acc_ci, majority_score(y, accuracy)))
         for arm, pred, floor in (("reference", ref, reference_floor), ("compressed", comp, None)):
             value, ci = metric_ci(y, pred, score)
             self.add(
@@ -199,7 +204,7 @@ class Case:
         evidence = None
         if fid.reference is not None and fid.compressed is not None:
             ref = np.asarray(fid.reference)
-            key = self._keep_predictions(ref, ref, np.asarray(fid.compressed))
+            key = self.keep_predictions(ref, ref, np.asarray(fid.compressed))
             evidence = {"set": key, "score": "accuracy", "arm": "compressed"}
         agreement = Metric(
             fid.agreement,
@@ -215,8 +220,9 @@ class Case:
         self.add("kl_mean", kl)
         self.data["fidelity_inputs"] = inputs
 
-    def _keep_predictions(self, y: np.ndarray, ref: np.ndarray, comp: np.ndarray) -> str:
-        """Keep one prediction set as evidence (once per distinct set); return its key."""
+    def keep_predictions(self, y: np.ndarray, ref: np.ndarray, comp: np.ndarray) -> str:
+        """Keep one prediction set as evidence (once per distinct set); return its key (the
+        ``set`` of a metric's ``by_example``)."""
         arrays = {
             k: encode_labels(v)
             for k, v in (("labels", y), ("reference", ref), ("compressed", comp))

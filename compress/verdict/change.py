@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from compress.core.scores import mcc, pearson, spearman
 from compress.core.stats import (
     Interval,
     accuracy,
@@ -42,7 +43,11 @@ SCORES: dict[str, Callable[..., Any]] = {
     "accuracy": accuracy,
     "f1_weighted": f1_weighted,
     "f1_macro": f1_macro,
+    "mcc": mcc,
+    "pearson": pearson,  # a regression head's outputs (num_labels = 1) against gold scores
+    "spearman": spearman,
 }
+REGRESSION = frozenset({"pearson", "spearman"})  # the SCORES of a regression head
 RESAMPLES = 2000
 SEED = 0
 

@@ -77,6 +77,10 @@ TABLE: tuple[tuple[str, DependsOn], ...] = (
     ("*_pts", ANSWER),
     ("agreement", ANSWER),
     ("kl_mean", ANSWER),
+    ("mean_abs_diff", ANSWER),  # a regression head's kl_mean (compress.verdict.closeness)
+    ("mcc*", ANSWER),
+    ("pearson*", ANSWER),
+    ("spearman*", ANSWER),
     ("loss*", ANSWER),
     ("ppl*", ANSWER),
 )

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
+import numpy as np
+
 from compress.core.stats import Interval
 from compress.verdict.depends import DependsOn, depends_on, facets
 
@@ -151,20 +153,24 @@ def _check_by_example(ref: Any) -> None:
         raise ValueError(f"by_example arm must be one of {ARMS}, got {ref['arm']!r}")
 
 
-def encode_labels(values: Any) -> str | list[int]:
+def encode_labels(values: Any) -> str | list[int] | list[float]:
     """Class ids as one short string (one base-36 digit each) when all are in 0..35, else a
-    list: a 408-pair MRPC prediction array costs 408 bytes of JSON."""
-    ints = [int(v) for v in values]
+    list: a 408-pair MRPC prediction array costs 408 bytes of JSON. A regression head's
+    outputs and gold scores (any value not a whole number) are kept as a list of floats."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
+        return [float(v) for v in array]
+    ints = [int(v) for v in array]
     if all(0 <= v < len(_DIGITS) for v in ints):
         return "".join(_DIGITS[v] for v in ints)
     return ints
 
 
-def decode_labels(encoded: str | list[int]) -> list[int]:
+def decode_labels(encoded: str | list[int] | list[float]) -> list[int] | list[float]:
     """Inverse of encode_labels."""
     if isinstance(encoded, str):
         return [_DIGITS.index(c) for c in encoded]
-    return [int(v) for v in encoded]
+    return [v if isinstance(v, float) else int(v) for v in encoded]
 
 
 @dataclass(frozen=True)
