@@ -11,7 +11,8 @@ interleaved speedup over eager fp32 with its CI (one thread; compiled variants t
 reference is the model as the user runs it now) gated at the model's ``min_speedup`` or the
 CPU's int8 floor; p50/p90/p99 latency of both; the serialized size. At the smallest batch
 size it also scores the model on the whole evaluation file (the declared metric's drop with
-its paired CI, accuracy's drop, agreement and KL to fp32; gated at the budgets) and, for
+its paired CI, accuracy's drop, agreement and KL to fp32; a regression head's correlation
+drop, agreement within the tolerance and mean absolute difference; gated at the budgets) and, for
 eager torch models, the peak memory of a fresh process serving it (recorded).
 Run this file serially (never under xdist).
 """
@@ -176,7 +177,8 @@ def test_declared(
     first = batch == model.spec.batch_sizes[0]
     if first:
         _memory(case, model, built, method)
-    quality = Quality(model.clf, budgets.quality_drop_pts, budgets.min_agreement)
+    quality = Quality(model.clf, budgets.quality_drop_pts, budgets.min_agreement,
+                      budgets.agreement_tolerance)  # fmt: skip
     timing = Timing(inputs, profile.rounds(max(6, ROUNDS // batch)),
                     budgets.min_speedup or min_speedup, tails=TAILS)  # fmt: skip
     measure(case, benchmark, built, model.clf.fp32, timing, quality=quality if first else None,

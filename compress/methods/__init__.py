@@ -1,5 +1,6 @@
 """Layer 3, the method registry: every compression method declared once (registry), built
-through one entry point (build), and the suite files that name them (suite).
+through one entry point (build), and the suite files that name them (suite; their values and
+data sources read by suite_reader).
 
 The names below load their module on first use (lazy_loader), so importing one
 module of the package imports no other."""
@@ -8,7 +9,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["build", "registry", "suite", "table"],
+    submodules=["build", "registry", "suite", "suite_reader", "table"],
     submod_attrs={
         "build": ["Built", "Context", "build"],
         "registry": [
@@ -22,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "select",
             "UnknownMethod",
         ],
-        "suite": ["Suite", "SuiteError", "DeclaredModel", "DataFile", "Budgets", "load_suite"],
+        "suite": ["Suite", "DeclaredModel", "Budgets", "METRICS", "load_suite"],
+        "suite_reader": ["SuiteError", "DataFile", "Reader"],
     },
 )
