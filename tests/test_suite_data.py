@@ -249,3 +249,22 @@ def test_bad_data_stops_the_run_before_anything_is_written(rte: Path) -> None:
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "bad.tsv:2: label 'neutral' is not one of the model's labels" in proc.stderr
     assert list(run.iterdir()) == []
+
+
+def test_the_documented_suite_files_are_read(tmp_path: Path) -> None:
+    """docs/suite.md's examples are valid suite files, read as the page says."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "suite.md").read_text()
+    blocks = page.split("## The file")[1].split("## What each case measures")[0].split("```toml")
+    models = {}
+    for i, block in enumerate(blocks[1:]):
+        (tmp_path / f"{i}.toml").write_text(block.split("```")[0])
+        models |= {m.name: m for m in load_suite(tmp_path / f"{i}.toml").models}
+    assert models["rte"].eval.label == "label" and models["cola"].eval.header is False
+    assert (models["cola"].eval.text, models["cola"].eval.label, models["cola"].metric) == (
+        3,
+        1,
+        "mcc",
+    )
+    stsb = models["stsb"]
+    assert stsb.regression and stsb.eval.split == "validation"
+    assert stsb.budgets.agreement_tolerance == 0.1 and "fine-pruned" not in stsb.methods
