@@ -274,3 +274,8 @@ def test_the_layer_that_int8_hurts_most_ranks_first() -> None:
     ranking = rank_linear_layers(Wrap(), batches)
     assert ranking[0][0] == "net.2" and ranking[0][1] > 10 * ranking[-1][1]
     assert sorted(n for n, _ in ranking) == ["net.0", "net.2", "net.4"]
+    head = model[4]  # one output (a regression head): no distribution, ranked by MSE
+    model[4] = nn.Linear(32, 1)
+    ranking = rank_linear_layers(Wrap(), batches)
+    assert ranking[0][0] == "net.2" and ranking[-1][1] > 0
+    model[4] = head
