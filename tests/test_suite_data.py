@@ -206,7 +206,7 @@ def test_a_hub_dataset_needs_the_hub(
         monkeypatch.setenv("COMPRESS_BENCH_OFFLINE", offline_var)
     monkeypatch.setattr(declared, "hub_reachable", lambda: False)  # never the network in tests
     why = "off: offline mode" if offline_var else "unreachable"
-    expected = f"org/rte-data: no such file (a hub dataset id, but the hub is {why})"
+    expected = f"org/rte-data: no such file or directory (a hub dataset id, but the hub is {why})"
     assert _error(rte, HUB).endswith(f"models.rte.eval.file: {expected}")
 
 
