@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from compress.core.stats import seed_summary
+from compress.measure.kernels import Expect
 from compress.measure.meters import (
     count_parameters,
     pinned_threads,
@@ -321,6 +322,7 @@ def test_kd_speed(
         floor=ARCH_SPEEDUP[case.name] * (min_speedup if precision == "int8" else 1.0),
         size_bytes=(serialized_size(case.teacher), serialized_size(model)),
         max_size_ratio=MAX_SIZE_RATIO,
+        expect=Expect(precision),
     )
 
 

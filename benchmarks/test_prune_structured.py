@@ -35,6 +35,7 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
+from compress.measure.kernels import Expect
 from compress.measure.meters import (
     count_parameters,
     pinned_threads,
@@ -257,6 +258,7 @@ def test_fine_pruned(
         rounds=profile.rounds(ROUNDS),
         floor=target,
         size_bytes=(serialized_size(clf.fp32), serialized_size(model)),
+        expect=Expect(precision),
     )
     assert diff <= LOGIT_ATOL, f"compacted logits differ from masked by {diff:.2e}"
     assert params_after == expected_parameters(fine.model, fine.masks), params_after

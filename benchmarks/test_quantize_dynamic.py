@@ -19,6 +19,7 @@ from compress.measure.meters import (
     pinned_threads,
     serialized_size,
 )
+from compress.methods.registry import get
 from compress.quantize.dynamic import DynamicQuantConfig
 from compress.quantize.serialize import load_quantized, save_quantized
 from compress.train.evaluate import evaluate_classifier, forward_fn, logits_of
@@ -117,6 +118,7 @@ def test_latency(
         floor=max(min_speedup, SEED_FLOOR) if case.seed_case else min_speedup,
         size_bytes=(serialized_size(pair.fp32), serialized_size(pair.int8)),
         max_size_ratio=MAX_SIZE_RATIO,
+        expect=get("torch-dynamic").expect(),
         **({"tolerance": HEADLINE_SPEED_TOLERANCE, "resolve": True} if case.headline else {}),
     )
     lo, hi = LINEAR_RATIO

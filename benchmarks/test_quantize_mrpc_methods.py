@@ -76,7 +76,7 @@ def _build(method: Method, request: pytest.FixtureRequest) -> Built:
     clf = request.getfixturevalue("mrpc_classifier")
     if method.name == "torch-dynamic":  # the session's int8 model, shared with other modules
         config = {"method": "dynamic", **clf.quant_config.to_dict()}
-        return Built(clf.int8, serialized_size(clf.int8), config, 0.0)
+        return Built(clf.int8, serialized_size(clf.int8), config, 0.0, method.expect())
     needs = method.needs
     context = Context(
         example=request.getfixturevalue("dev_batch"),

@@ -14,6 +14,7 @@ import pytest
 from torch import nn
 
 from compress.core.stats import accuracy
+from compress.measure.kernels import Expect
 from compress.measure.meters import serialized_size
 from compress.quantize.qat import QATConfig, train_qat
 from compress.quantize.static import StaticQuantConfig, quantize_static
@@ -107,6 +108,7 @@ def test_int8_cnn(
         ),
         size_bytes=(serialized_size(digits_cnn), serialized_size(int8)),
         max_size_ratio=MAX_SIZE_RATIO,
+        expect=Expect("int8"),
     )
     acc32 = fp32_eval.metrics["accuracy"]
     assert acc32 >= MIN_FP32_ACCURACY, f"fp32 digits CNN reached only {acc32:.4f}"

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from compress.measure.kernels import Expect
 from compress.measure.meters import serialized_size
 
 Batch = Mapping[str, torch.Tensor]
@@ -44,6 +45,7 @@ class Built:
     size_bytes: int
     config: dict[str, object]
     build_s: float
+    expect: Expect | None = None  # what its label promises the forward runs (None: unchecked)
 
 
 def build(method: Any, fp32: nn.Module, context: Context, config: Any = None) -> Built:
@@ -57,7 +59,7 @@ def build(method: Any, fp32: nn.Module, context: Context, config: Any = None) ->
     start = time.perf_counter()
     model, size, recorded = method.build(fp32, method.config() if config is None else config,
                                          context)  # fmt: skip
-    return Built(model, size, recorded, time.perf_counter() - start)
+    return Built(model, size, recorded, time.perf_counter() - start, method.expect())
 
 
 Made = tuple[Any, int, dict[str, object]]  # model, size in bytes, the config to record

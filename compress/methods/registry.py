@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from compress.measure.kernels import Expect
 from compress.methods import build as b
 
 
@@ -75,11 +76,19 @@ class Method:
     smaller: bool = True  # its checkpoint is smaller than fp32's (the cases gate the ratio)
     search: bool = False  # a quantization choice of both search spaces
     default: bool = False  # run when a suite file lists no methods (needs permitting)
+    # of the Linear GEMM calls that must run in ``precision`` (compress.measure.kernels; None:
+    # recorded only)
+    min_gemm_share: float | None = 0.9
 
     @property
     def compiled(self) -> bool:
         """Runs under torch.compile (one input shape per built model)."""
         return self.family == "inductor"
+
+    def expect(self) -> Expect:
+        """What its label promises the forward runs (checked on every case's kernel record)."""
+        opaque = self.family if self.family == "onnxruntime" else ""
+        return Expect(self.precision.value, self.compiled, self.min_gemm_share, opaque)
 
 
 _DYNAMIC = Needs(engine="auto")
@@ -216,7 +225,8 @@ METHODS: tuple[Method, ...] = (
            about="eager: no torch.compile; kept to compare", search=True),
     Method("torchao-int8-weight-only-eager", "torchao", _torchao("int8-weight-only"),
            b.torchao_eager, Precision.INT8_WEIGHTS, Claim.RECORD,
-           about="eager; matmuls dequantize to fp32: no speedup expected"),
+           about="eager; matmuls dequantize to fp32: no speedup expected",
+           min_gemm_share=None),  # its kernel record: aten::mm in fp32, never an int8 kernel
     # 16-bit: gated at this CPU's own bf16 / fp16 GEMM limit where it has a fast 16-bit path
     Method("bf16", "torch", _half("bfloat16"), b.half, Precision.BF16, Claim.SPEED,
            about="every weight cast to bfloat16 (model.to(torch.bfloat16))", search=True),
@@ -230,10 +240,12 @@ METHODS: tuple[Method, ...] = (
     _compiled("torchao-int8-dynamic", Precision.INT8, Claim.SPEED,
               about="torchao quantize_ + torch.compile, as torchao means it to run", search=True,
               default=True),
+    # its kernel record: Inductor folds the dequantized weights into fp32 mkl::_mkl_linear
     _compiled("torchao-int8-weight-only", Precision.INT8_WEIGHTS, Claim.RECORD,
-              about="weights int8, activations fp32: no int8 GEMM"),
+              about="weights int8, activations fp32: no int8 GEMM", min_gemm_share=None),
     _compiled("torchao-int4-weight-only", Precision.INT4_WEIGHTS, Claim.RECORD,
-              about="needs torchao's int4 kernels (CUDA / mslk): skips on CPU"),
+              about="needs torchao's int4 kernels (CUDA / mslk): skips on CPU",
+              min_gemm_share=None),
     _compiled("pt2e-static", Precision.INT8, Claim.SPEED,
               about="X86InductorQuantizer, 64 calibration rows, lowered by Inductor", search=True,
               default=True),

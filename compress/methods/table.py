@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from compress.methods.registry import METHODS, Method
 
-HEADER = ("method", "family", "GEMM precision", "claim", "needs", "in", "what it is")
+HEADER = ("method", "family", "GEMM precision", "kernels checked", "claim", "needs", "in",
+          "what it is")  # fmt: skip
 
 
 def _needs(method: Method) -> str:
@@ -22,11 +23,19 @@ def _where(method: Method) -> str:
                                       ("search", method.search)) if on) or "—"  # fmt: skip
 
 
+def _checked(method: Method) -> str:
+    """What the case's kernel record must show (compress.measure.kernels)."""
+    if method.family == "onnxruntime":
+        return "— (not visible to the profiler)"
+    share = "recorded" if method.min_gemm_share is None else f"≥ {method.min_gemm_share:.0%}"
+    return share + (", compiled" if method.compiled else "")
+
+
 def markdown() -> str:
     """One row per method, in the registry's order."""
     rows = [HEADER, tuple("---" for _ in HEADER)]
     for m in METHODS:
         claim = "speed" if m.claim.value == "speed" else "record (kept to compare)"
-        rows.append((f"`{m.name}`", m.family, m.precision.value, claim, _needs(m), _where(m),
-                     m.about))  # fmt: skip
+        rows.append((f"`{m.name}`", m.family, m.precision.value, _checked(m), claim, _needs(m),
+                     _where(m), m.about))  # fmt: skip
     return "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"

@@ -53,6 +53,8 @@ class Case:
     predictions: dict[str, dict[str, object]] = field(default_factory=dict)
     strict_quality: bool = False  # an undecided quality budget fails (--strict-quality)
     verdicts: dict[str, str] = field(default_factory=dict)  # filled by finish
+    kernels: dict[str, Any] = field(default_factory=dict)  # compress.measure.kernels record
+    problems: list[str] = field(default_factory=list)  # in-run failures without a budget
 
     def add(self, name: str, metric: Metric) -> Metric:
         """Add one metric; a name is measured once per case."""
@@ -261,6 +263,7 @@ class Case:
             self.fingerprint,
             self.profile,
             predictions=self.predictions,
+            kernels=self.kernels,
         )
 
     def finish(self, extra_info: MutableMapping[str, Any]) -> dict[str, str]:
@@ -272,7 +275,7 @@ class Case:
         raises GateFailed naming every failure."""
         self._add_sample_sizes()
         record(extra_info, self.result())  # type: ignore[arg-type]
-        failures: list[str] = []
+        failures: list[str] = list(self.problems)
         for name, metric in list(self.metrics.items()):
             if metric.budget is None:
                 continue

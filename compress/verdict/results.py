@@ -187,6 +187,7 @@ class CaseResult:
     schema: int = field(default=SCHEMA_VERSION)
     # per-example evidence: {set: {"labels", "reference", "compressed"}}, encode_labels each
     predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kernels: dict[str, Any] = field(default_factory=dict)  # compress.measure.kernels record
 
     def __post_init__(self) -> None:
         if type(self.schema) is not int or self.schema not in READABLE_VERSIONS:
@@ -225,7 +226,9 @@ class CaseResult:
             "model": copy.deepcopy(self.model),
             "data": copy.deepcopy(self.data),
             "fingerprint": copy.deepcopy(self.fingerprint),
-        } | ({"predictions": copy.deepcopy(self.predictions)} if self.predictions else {})
+        } | ({"predictions": copy.deepcopy(self.predictions)} if self.predictions else {}) | (
+            {"kernels": copy.deepcopy(self.kernels)} if self.kernels else {}
+        )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CaseResult:
@@ -237,7 +240,7 @@ class CaseResult:
         if type(d["schema"]) is not int or d["schema"] not in READABLE_VERSIONS:
             raise SchemaError(_version_message(d["schema"]))
         what = f"result {d.get('case')!r}"
-        _check_keys(d, required=_CASE_KEYS, optional=("predictions",), what=what)
+        _check_keys(d, required=_CASE_KEYS, optional=("predictions", "kernels"), what=what)
         if not isinstance(d["metrics"], Mapping):
             raise SchemaError(f"metrics must be a mapping, got {type(d['metrics']).__name__}")
         metrics = {name: Metric.from_dict(m, name) for name, m in d["metrics"].items()}
@@ -252,6 +255,7 @@ class CaseResult:
                 profile=d["profile"],
                 schema=d["schema"],
                 predictions=copy.deepcopy(d.get("predictions") or {}),
+                kernels=copy.deepcopy(d.get("kernels") or {}),
             )
         except (TypeError, ValueError) as e:
             raise SchemaError(f"result {d['case']!r}: {e}") from e

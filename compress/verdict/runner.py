@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from compress.measure.kernels import Expect, record_kernels
 from compress.measure.meters import Speedup, pinned_threads
 from compress.verdict.case import Case
 from compress.verdict.gates import SPEED_TOLERANCE
+from compress.verdict.kernels import record_into
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,15 @@ def timed_speedup(
     threads: int = 1,
     tolerance: float = SPEED_TOLERANCE,
     resolve: bool = False,
+    expect: Expect | None = None,
 ) -> Speedup:
     """Time ``compressed`` as the benchmark row and record its paired speedup over
     ``reference`` (gated at ``floor``; ``tolerance`` and ``resolve`` as in Case.speedup),
-    both on ``threads`` threads."""
+    both on ``threads`` threads; then, where ``expect`` says what its label promises, the
+    kernels one more forward of it ran (compress.verdict.kernels), outside the timed rounds."""
     with pinned_threads(threads), torch.inference_mode():
         benchmark.pedantic(compressed, rounds=rounds, warmup_rounds=warmup)
-    return case.speedup(
+    speed = case.speedup(
         reference,
         compressed,
         floor=floor,
@@ -56,6 +60,10 @@ def timed_speedup(
         tolerance=tolerance,
         resolve=resolve,
     )
+    if expect is not None:
+        record = record_kernels(compressed, opaque=expect.opaque, threads=threads)
+        record_into(case, record, expect)
+    return speed
 
 
 def run_compression(
@@ -72,14 +80,15 @@ def run_compression(
     warmup: int = 3,
     tolerance: float = SPEED_TOLERANCE,
     resolve: bool = False,
+    expect: Expect | None = None,
 ) -> Mapping[str, str]:
     """The common skeleton: time ``compressed`` as the benchmark row, pair it with
-    ``reference`` for the speedup (gated at ``floor``), score both on ``scored``, weigh both
-    (``size_bytes`` = (reference, compressed)), record and check. Returns the verdicts."""
+    ``reference`` for the speedup (gated at ``floor``), check its kernels against ``expect``,
+    score both on ``scored``, weigh both (``size_bytes`` = (reference, compressed)), record
+    and check. Returns the verdicts."""
     timed = {"reference": reference, "compressed": compressed, "rounds": rounds}
-    timed_speedup(
-        case, benchmark, **timed, floor=floor, warmup=warmup, tolerance=tolerance, resolve=resolve
-    )
+    timed_speedup(case, benchmark, **timed, floor=floor, warmup=warmup, tolerance=tolerance,
+                  resolve=resolve, expect=expect)  # fmt: skip
     if scored is not None:
         case.quality_drop(
             scored.name,
