@@ -191,3 +191,25 @@ def test_an_opaque_runtime_is_recorded_not_gated() -> None:
     assert "gemm_share" not in case.metrics
     with pytest.raises(ValueError, match="unknown keys"):
         KernelRecord.from_dict({"gemms": {}})
+
+
+def test_the_report_shows_each_rows_kernel_path(tiny) -> None:
+    from compress.report.tables import render_table
+    from compress.report.tables_html import human_table
+
+    with torch.inference_mode():
+        record = record_kernels(_forward(_int8(tiny)))
+    case = Case("tiny-int8", "quick", {"kind": "k"})
+    record_into(case, record, Expect("int8"))
+    case.finish({})
+    plain = Case("plain", "quick", {"kind": "k"})
+    plain.report("size_bytes", 1.0, "bytes")
+    rows = [("tiny-int8", case.result()), ("plain", plain.result())]
+    text = render_table(rows)
+    assert f"int8 {LINEARS}/{LINEARS} (quantized::linear_dynamic)" in text
+    assert text.splitlines()[0].rstrip(" |").endswith("kernels")
+    assert f"<td>int8 {LINEARS}/{LINEARS} (quantized::linear_dynamic)" in human_table(rows)
+    assert "kernels" not in render_table(rows[1:])  # no record, no column
+    assert KernelRecord(opaque="onnxruntime").summary() == "not visible (onnxruntime)"
+    compiled = KernelRecord(gemm={"bf16": 2}, gemm_ops={"aten::mm (bf16)": 2}, regions=1, graphs=2)
+    assert compiled.summary() == "bf16 2/2 (aten::mm); compiled, 2 graphs"

@@ -97,6 +97,23 @@ class KernelRecord:
         impls = " ".join(i for i in self.onednn or () if i.startswith(GEMM_PRIMITIVES))
         return next((isa for isa in ISA_ORDER if isa in impls), None)
 
+    def summary(self) -> str:
+        """One line for a report row: ``int8 38/38 (quantized::linear_dynamic); compiled, 1
+        graph; oneDNN avx512_core_vnni``."""
+        if self.opaque:
+            return f"not visible ({self.opaque})"
+        total = sum(self.gemm.values())
+        parts = [", ".join(f"{p} {n}/{total}" for p, n in self.gemm.items()) or "no Linear GEMM"]
+        ops = sorted({op.rsplit(" (", 1)[0] for op in self.gemm_ops})
+        parts[0] += f" ({', '.join(ops)})" if ops else ""
+        if self.regions:
+            parts.append(f"compiled, {self.graphs} graph{'s' if self.graphs != 1 else ''}")
+        if self.compiles:
+            parts.append(f"{self.compiles} compile(s) in a steady forward")
+        if self.isa():
+            parts.append(f"oneDNN {self.isa()}")
+        return "; ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; ``from_dict`` inverts it."""
         return {"ops": dict(self.ops), "gemm": dict(self.gemm), "gemm_ops": dict(self.gemm_ops),

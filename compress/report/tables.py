@@ -3,7 +3,8 @@
 One table per benchmark function (``test_mrpc_method``, ``test_latency``, ...): a row per case
 (its parameters), a column per metric its typed results record, each value in its unit with its
 confidence interval when it has one; the drop of a model that collapsed to the constant
-predictor (``collapsed``, compress.verdict.quality) says COLLAPSED beside it. Every row of a table
+predictor (``collapsed``, compress.verdict.quality) says COLLAPSED beside it; a last column says
+which kernels the row's profiled forward ran (compress.measure.kernels). Every row of a table
 therefore comes from the same run, machine and data. Rows that record no figures (timed
 reference rows) are left out.
 """
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from tabulate import tabulate
 
+from compress.measure.kernels import KernelRecord
 from compress.report.compare_table import fmt
 from compress.verdict.resultfile import ResultFile
 from compress.verdict.results import CaseResult
@@ -53,7 +55,17 @@ def render_table(rows: Sequence[tuple[str, CaseResult]], fmt_name: str = "github
                 f"{text} COLLAPSED" if fell and m is not None and c.endswith("_drop_pts") else text
             )
         body.append(cells)
-    return tabulate(body, headers=["case", *columns], tablefmt=fmt_name, disable_numparse=True)
+    headers = ["case", *columns]
+    if any(case.kernels for _, case in rows):  # what each row's profiled forward ran
+        headers.append("kernels")
+        for cells, (_, case) in zip(body, rows, strict=True):
+            cells.append(kernel_path(case))
+    return tabulate(body, headers=headers, tablefmt=fmt_name, disable_numparse=True)
+
+
+def kernel_path(case: CaseResult) -> str:
+    """The case's kernel record in one line ("" when it has none)."""
+    return KernelRecord.from_dict(case.kernels).summary() if case.kernels else ""
 
 
 def machine_line(result: ResultFile) -> str:

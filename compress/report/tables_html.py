@@ -1,5 +1,6 @@
 """A benchmark's table for people: labelled columns with units, the few headline figures in
-front, every other figure folded under a <details> element, numbers with their CIs."""
+front with the kernels the row ran, every other figure folded under a <details> element,
+numbers with their CIs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 
 from compress.report.compare_table import fmt
 from compress.report.labels import header, headline
+from compress.report.tables import kernel_path
 from compress.verdict.results import CaseResult, Metric
 
 
@@ -31,13 +33,18 @@ def _cell(case: CaseResult, name: str) -> str:
     return html.escape(text)
 
 
-def _table(rows: Sequence[tuple[str, CaseResult]], names: Sequence[str], units) -> str:
+def _table(
+    rows: Sequence[tuple[str, CaseResult]], names: Sequence[str], units, with_kernels: bool = False
+) -> str:
     heads = "".join(
         f'<th title="{html.escape(n)}">{html.escape(header(n, units[n]))}</th>' for n in names
     )
+    kernels = with_kernels and any(case.kernels for _, case in rows)
+    heads += "<th>kernels</th>" if kernels else ""
     body = []
     for label, case in rows:
         cells = "".join(f"<td>{_cell(case, n)}</td>" for n in names)
+        cells += f"<td>{html.escape(kernel_path(case))}</td>" if kernels else ""
         body.append(f"<tr><td>{html.escape(label)}</td>{cells}</tr>")
     return (
         f'<div class="wide"><table><thead><tr><th>case</th>{heads}</tr></thead>'
@@ -51,7 +58,7 @@ def human_table(rows: Sequence[tuple[str, CaseResult]]) -> str:
     units = _columns(rows)
     front = headline(units)
     rest = [n for n in units if n not in front]
-    parts = [_table(rows, front, units)]
+    parts = [_table(rows, front, units, with_kernels=True)]
     if rest:
         parts.append(
             f"<details><summary>{len(rest)} more figures</summary>"
