@@ -101,7 +101,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--inject",
         default=None,
         help="apply a known regression to this run, to prove the gate catches it: hook:N, "
-        "slow:PCT, fp32-ffn:K, noise:SIGMA, keep-fp32:NAME[,NAME] (docs/gate.md); the run is "
+        "slow:PCT, fp32-ffn:K, noise:SIGMA, keep-fp32:NAMES, int8-only:NAMES, graph-break:SUFFIX "
+        "(docs/gate.md); the run is "
         "marked injected and never becomes a baseline",
     )
     group.addoption(

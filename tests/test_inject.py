@@ -3,14 +3,18 @@ say, and only it: a tiny BERT stands in for MiniLM (the real runs are docs/gate.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from compress.core import torch_ao
+from compress.measure.kernels import record_kernels
+from compress.measure.meters import pinned_threads
 from compress.quantize.dynamic import quantize_dynamic
 from fixtures.plugins import debug_hook
-from fixtures.plugins.inject import Injection, wrap
+from fixtures.plugins.inject import Injection, break_graph, wrap
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,30 @@ def test_passes_for_and_spread() -> None:
     assert debug_hook.passes_for(0.15, forward_s=0.020, pass_s=0.0001) == 30
     assert debug_hook.passes_for(0.15, forward_s=0.020, pass_s=1.0) == 1  # at least one
     assert debug_hook.spread(8, 6) == [2, 2, 1, 1, 1, 1]
+
+
+def test_int8_only_quantizes_just_what_it_names(tiny, monkeypatch) -> None:
+    kept = _fp32_linears(_int8(tiny, "int8-only:classifier", monkeypatch))
+    assert kept == _fp32_linears(tiny) - {"classifier"}
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile needs a C++ compiler")  # fmt: skip
+def test_graph_break_adds_a_compiled_graph(tiny) -> None:
+    x = torch.randint(0, 64, (1, 8))
+    graphs = []
+    for prepare in (lambda: tiny, break_graph(lambda: tiny, "encoder.layer.1")):
+        torch._dynamo.reset()
+        model = prepare()
+        compiled = torch.compile(model)
+        with pinned_threads(1), torch.inference_mode():
+            compiled(input_ids=x)
+        graphs.append(record_kernels(lambda c=compiled: c(input_ids=x)).graphs)
+        for m in model.modules():
+            m._forward_hooks.clear()
+    torch._dynamo.reset()
+    # a break in a nested module's hook splits every enclosing frame too: 1 graph became 6
+    assert graphs[0] == 1 and graphs[1] > 1, graphs
 
 
 def test_fp32_ffn_leaves_the_first_layers_ffn_in_fp32(tiny, monkeypatch) -> None:

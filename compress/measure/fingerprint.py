@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from compress.core import environment
+from compress.measure.kernels import onednn_isa
 
 CPUINFO_PATH = Path("/proc/cpuinfo")
 
@@ -189,6 +190,8 @@ def machine_fingerprint() -> dict[str, object]:
         fingerprint.update(isa_caps=caps, cpu_isa=cpu_isa)
     fingerprint["id"] = fingerprint_id(fingerprint)
     fingerprint["kind"] = cpu_kind(fingerprint)
+    # after the id: what oneDNN dispatches to follows from the flags and caps already in it
+    fingerprint["onednn_isa"] = onednn_isa()
     return fingerprint
 
 

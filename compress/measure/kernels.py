@@ -20,6 +20,7 @@ import ctypes
 import os
 import sys
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -257,3 +258,23 @@ def violations(record: KernelRecord, expect: Expect) -> list[str]:
             "on every call (each call recompiles, or falls back once past the limit)"
         )
     return found
+
+
+def onednn_isa() -> str | None:
+    """The ISA oneDNN dispatches an int8 matmul to on this CPU, after any ONEDNN_MAX_CPU_ISA
+    cap (one 64x64 dynamic int8 Linear on the onednn engine, the engine left as it was; None:
+    no oneDNN engine in this torch, or its implementation names say no ISA)."""
+    if "onednn" not in torch.backends.quantized.supported_engines:
+        return None
+    previous = torch.backends.quantized.engine
+    try:
+        torch.backends.quantized.engine = "onednn"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's deprecation notices
+            linear = torch.ao.quantization.quantize_dynamic(
+                torch.nn.Sequential(torch.nn.Linear(64, 64)), {torch.nn.Linear}, torch.qint8
+            )
+        x = torch.randn(4, 64)
+        return record_kernels(lambda: linear(x)).isa()
+    finally:
+        torch.backends.quantized.engine = previous
