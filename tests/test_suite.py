@@ -31,13 +31,23 @@ def make_model(out: Path, num_labels: int = 3) -> Path:
     return out
 
 
-def make_tsv(path: Path, rows: int = 40, num_labels: int = 3, seed: int = 0) -> Path:
-    """A labelled pair file (columns sentence, other, label)."""
+def make_tsv(
+    path: Path,
+    rows: int = 40,
+    num_labels: int = 3,
+    seed: int = 0,
+    *,
+    label: str = "label",
+    value=None,
+    words: int = 20,
+) -> Path:
+    """A labelled pair file (columns sentence, other, ``label``); ``value(rng)`` the label's
+    text (default a class id below ``num_labels``), sentences of 3 to ``words`` words."""
     rng = random.Random(seed)
-    lines = ["sentence\tother\tlabel"]
+    lines = [f"sentence\tother\t{label}"]
     for _ in range(rows):
-        a, b = (" ".join(rng.choices(WORDS, k=rng.randint(3, 20))) for _ in range(2))
-        lines.append(f"{a}\t{b}\t{rng.randrange(num_labels)}")
+        a, b = (" ".join(rng.choices(WORDS, k=rng.randint(3, words))) for _ in range(2))
+        lines.append(f"{a}\t{b}\t{value(rng) if value else rng.randrange(num_labels)}")
     path.write_text("\n".join(lines) + "\n")
     return path
 

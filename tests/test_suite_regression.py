@@ -5,7 +5,6 @@ CI, agreement within a tolerance and the mean absolute difference in place of th
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from compress.verdict.resultfile import load
 from compress.verdict.results import CaseResult, decode_labels, encode_labels
 from fixtures.recipes.declared import check_suite, declared_classifier
 from tests.test_declared_flow import _pytest
-from tests.test_suite import WORDS, _error, make_model, make_tsv
+from tests.test_suite import _error, make_model, make_tsv
 
 SUITE = """
 [models.sts]
@@ -40,13 +39,8 @@ agreement_tolerance = 0.05
 
 def make_scores(path: Path, rows: int = 40, seed: int = 0) -> Path:
     """A pair file whose label is a similarity score in [0, 5] (STS-B's layout)."""
-    rng = random.Random(seed)
-    lines = ["sentence\tother\tscore"]
-    for _ in range(rows):
-        a, b = (" ".join(rng.choices(WORDS, k=rng.randint(3, 12))) for _ in range(2))
-        lines.append(f"{a}\t{b}\t{rng.uniform(0, 5):.3f}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return make_tsv(path, rows, seed=seed, label="score", words=12,
+                    value=lambda rng: f"{rng.uniform(0, 5):.3f}")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
