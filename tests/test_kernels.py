@@ -64,6 +64,18 @@ def test_a_spec_that_misses_the_encoder_is_named(tiny) -> None:
     assert "aten::addmm (fp32) x19" in problem and "quantized::linear_dynamic (int8) x1" in problem
 
 
+def test_convolutions_are_kept_apart_from_the_linear_share() -> None:
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 6 * 6, 10)).eval()  # fmt: skip
+    with torch.inference_mode():
+        record = record_kernels(lambda: _int8(cnn)(torch.randn(2, 1, 8, 8)))
+    # dynamic int8 promises its Linears only: the fp32 convolution is recorded, not counted
+    assert record.gemm == {"int8": 1} and record.conv == {"aten::convolution (fp32)": 1}
+    assert violations(record, Expect("int8")) == []
+    assert "conv aten::convolution (fp32) x1" in record.summary()
+
+
 def test_bf16_weights_run_bf16_gemms(tiny) -> None:
     half = BertForSequenceClassification(tiny.config).eval().to(torch.bfloat16)
     with torch.inference_mode():

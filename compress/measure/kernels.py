@@ -46,10 +46,13 @@ FIXED = {
     "aten::_dyn_quant_matmul_4bit": "int4-weights",
     "quantized::quantized_lstm": "int8",
     "aten::quantized_lstm": "int8",
-    "quantized::conv2d": "int8",  # a CNN's GEMM work
+    "quantized::conv2d": "int8",
     "quantized::conv2d_relu": "int8",
     "quantized::conv1d": "int8",
 }
+# convolutions: recorded apart (``conv``), since dynamic int8 leaves them fp32 by design
+CONV = ("quantized::conv2d", "quantized::conv2d_relu", "quantized::conv1d", "aten::convolution",
+        "mkldnn::_convolution_pointwise")  # fmt: skip
 # Linear GEMMs that run in their activation's dtype
 BY_DTYPE = ("aten::mm", "aten::addmm", "aten::_addmm_activation", "mkldnn::_linear_pointwise",
             "mkl::_mkl_linear", "aten::mkldnn_linear", "aten::lstm", "aten::convolution",
@@ -76,6 +79,7 @@ class KernelRecord:
     gemm: dict[str, int] = field(default_factory=dict)  # precision -> Linear GEMM calls
     gemm_ops: dict[str, int] = field(default_factory=dict)  # "op (precision)" -> calls
     attention: dict[str, int] = field(default_factory=dict)
+    conv: dict[str, int] = field(default_factory=dict)  # "op (precision)" -> calls
     regions: int = 0  # compiled regions entered (0: eager)
     graphs: int = 0  # compiled graphs called (a graph break makes two)
     compiles: int = 0  # Dynamo compiles the forward triggered (a steady forward: 0)
@@ -107,6 +111,8 @@ class KernelRecord:
         parts = [", ".join(f"{p} {n}/{total}" for p, n in self.gemm.items()) or "no Linear GEMM"]
         ops = sorted({op.rsplit(" (", 1)[0] for op in self.gemm_ops})
         parts[0] += f" ({', '.join(ops)})" if ops else ""
+        if self.conv:
+            parts.append("conv " + ", ".join(f"{op} x{n}" for op, n in self.conv.items()))
         if self.regions:
             parts.append(f"compiled, {self.graphs} graph{'s' if self.graphs != 1 else ''}")
         if self.compiles:
@@ -118,7 +124,8 @@ class KernelRecord:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; ``from_dict`` inverts it."""
         return {"ops": dict(self.ops), "gemm": dict(self.gemm), "gemm_ops": dict(self.gemm_ops),
-                "attention": dict(self.attention), "regions": self.regions,
+                "attention": dict(self.attention), "conv": dict(self.conv),
+                "regions": self.regions,
                 "graphs": self.graphs, "compiles": self.compiles,
                 "onednn": None if self.onednn is None else list(self.onednn),
                 "opaque": self.opaque}  # fmt: skip
@@ -160,7 +167,7 @@ def _inside_gemm(event: Any) -> bool:
 def summarize(events: list[Any], onednn: list[str] | None) -> KernelRecord:
     """The record of profiler ``events`` (FunctionEvent-like: name, cpu_parent, input_shapes,
     input_dtypes)."""
-    ops, gemm, gemm_ops, attention, marks = Counter(), Counter(), Counter(), Counter(), Counter()
+    ops, gemm, gemm_ops, attention, conv, marks = (Counter() for _ in range(6))
     for event in events:
         mark = next((m for m in (REGION, GRAPH, COMPILE) if event.name.startswith(m)), None)
         if mark is not None:
@@ -169,14 +176,16 @@ def summarize(events: list[Any], onednn: list[str] | None) -> KernelRecord:
             continue
         ops[event.name] += 1
         precision = _gemm_precision(event)
-        if precision is not None and not _inside_gemm(event):
+        if precision is not None and event.name in CONV and not _inside_gemm(event):
+            conv[f"{event.name} ({precision})"] += 1
+        elif precision is not None and not _inside_gemm(event):
             gemm[precision] += 1
             gemm_ops[f"{event.name} ({precision})"] += 1
         elif event.name in ATTENTION and not _inside_gemm(event):
             attention[event.name] += 1
     return KernelRecord(dict(sorted(ops.items())), dict(gemm), dict(sorted(gemm_ops.items())),
-                        dict(attention), marks[REGION], marks[GRAPH], marks[COMPILE],
-                        onednn)  # fmt: skip
+                        dict(attention), dict(sorted(conv.items())), marks[REGION],
+                        marks[GRAPH], marks[COMPILE], onednn)  # fmt: skip
 
 
 def parse_onednn(text: str) -> list[str]:
