@@ -21,6 +21,7 @@ import torch
 from compress.measure.memory import peak_memory
 from compress.measure.meters import available_cores, percentiles
 from compress.train.evaluate import forward_fn
+from compress.verdict.gates import ALL_CORES_SPEED_TOLERANCE, SPEED_TOLERANCE
 from compress.verdict.runner import timed_speedup
 from fixtures.models.bert import synthetic_batch
 from fixtures.plugins.pairs import Pair
@@ -140,7 +141,9 @@ def test_scaling(benchmark, new_case, profile: Profile, pair: Pair, batch: int, 
     )
     # int8 must not be slower at any point; the 1-thread floors of test_latency are stricter
     timed = {"reference": fp32, "compressed": int8, "rounds": rounds}
-    speed = timed_speedup(case, benchmark, **timed, floor=1.0, warmup=1, threads=n)
+    tolerance = SPEED_TOLERANCE if n == 1 else ALL_CORES_SPEED_TOLERANCE
+    speed = timed_speedup(case, benchmark, **timed, floor=1.0, warmup=1, threads=n,
+                          tolerance=tolerance)  # fmt: skip
     case.report("throughput_reference", batch / speed.baseline.median, "ex/s")
     case.report("throughput", batch / speed.candidate.median, "ex/s")
     case.report("threads", n, "count")

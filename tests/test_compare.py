@@ -318,3 +318,16 @@ def test_a_run_compared_with_itself_fails(tmp_path: Path, capsys, copy_it: bool)
     a, b = _files(tmp_path, doc, copy.deepcopy(doc))
     assert main([a, b if copy_it else a]) == 1
     assert "the run saved no new result" in capsys.readouterr().out
+
+
+def test_a_wider_tolerance_in_the_candidate_applies_at_once_a_narrower_one_waits() -> None:
+    from dataclasses import replace
+
+    from compress.verdict.change import judge_metric
+
+    base = Metric(2.33, "x", "higher", 0.10, relative=True)
+    wider = Metric(2.04, "x", "higher", 0.25, relative=True)  # -12.4%
+    narrower = Metric(2.04, "x", "higher", 0.05, relative=True)
+    assert judge_metric(base, wider).value == "ok"
+    assert judge_metric(base, narrower).value == "REGRESSION"
+    assert judge_metric(replace(base, tolerance=0.25), narrower).value == "ok"

@@ -157,12 +157,18 @@ def change_of(
 def judge_metric(base: Metric, cand: Metric, change: Change | None = None) -> Status:
     """Status of a typed metric as the baseline declares it: by the CI of ``change`` when the
     runs kept evidence (``change_of``), else the old way: the candidate's CI decides doubtful
-    moves (its most favourable end must be beyond the tolerance too for a REGRESSION)."""
+    moves (its most favourable end must be beyond the tolerance too for a REGRESSION). A
+    tolerance the candidate's code declares wider than the baseline's applies at once (a
+    figure found noisier between runs than declared stops crying wolf before the baselines
+    are re-recorded); a narrower one waits for the re-record."""
     if base.direction == "report" or base.tolerance is None:
         return Status.INFO
+    tolerance = base.tolerance
+    if cand.tolerance is not None and cand.direction == base.direction:
+        tolerance = max(tolerance, cand.tolerance)
     if change is not None:
-        return judge_change(base.direction, base.tolerance, change)
-    args = (base.direction, base.tolerance, base.relative, base.value)
+        return judge_change(base.direction, tolerance, change)
+    args = (base.direction, tolerance, base.relative, base.value)
     status = judge_values(*args, cand.value)
     if status is not Status.REGRESSION or cand.ci is None:
         return status

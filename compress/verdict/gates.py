@@ -23,6 +23,10 @@ from compress.verdict.results import Metric
 # regression is a change whose CI is wholly on the bad side with its point beyond this).
 SPEED_TOLERANCE = 0.10  # a speedup 10% lower; headline cases declare 5% (HEADLINE_SPEED)
 HEADLINE_SPEED_TOLERANCE = 0.05
+# every core of a 2-core runner: no core is left for the OS and the harness, and the ratio of
+# MiniLM at batch 32 moved 2.04x-2.38x in four fresh processes on an idle machine and was
+# 1.96x inside a full run (baseline 2.33x; docs/gate.md): a 10% tolerance is inside that spread
+ALL_CORES_SPEED_TOLERANCE = 0.25
 QUALITY_TOLERANCE_PTS = 0.5  # a quality drop 0.5 pt larger, paired by example
 MAX_ROUNDS_FACTOR = 4  # an inconclusive speed gate re-measures up to 4x the rounds
 SAMPLE_DIGITS = 5  # significant digits kept of each round's ratio (the evidence compare reads)
