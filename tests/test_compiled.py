@@ -82,7 +82,7 @@ def test_a_variant_past_the_recompile_limit_fails_instead_of_running_eager(
     variant eager, silently, under a compiled label. Here the limit is 1 and this is at least
     the second compile of that forward in the process: it must fail, naming the variant."""
     compile_model(tiny, CompileConfig("fp32"), example, name="tiny")  # at least one compile
-    monkeypatch.setattr(cc, "RECOMPILE_LIMIT", 1)
+    monkeypatch.setitem(cc.DYNAMO_LIMITS, "recompile_limit", 1)
     with pytest.raises(CompileError, match="tiny: compiled-fp32 failed"):
         compile_model(tiny, CompileConfig("fp32"), example, name="tiny")
 
@@ -215,3 +215,40 @@ def test_config_names_what_changes_the_result() -> None:
     assert {"method", "backend", "mode", "freezing", "threads", "calibration_samples"} <= set(data)
     assert "calibration_samples" not in CompileConfig("fp32").to_dict()
     assert CompileConfig.from_dict(data) == CompileConfig("pt2e-static")
+
+
+@needs_cxx
+def test_past_an_injected_recompile_limit_a_variant_runs_eager_and_its_record_fails_it(
+    tiny, example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--inject recompile-limit:1`` restores Dynamo's own behaviour at a limit of 1: the next
+    compile of the forward falls back to eager without an error, and only the kernel record
+    catches the compiled label it no longer earns (issue 40, cause 1)."""
+    from compress.measure.kernels import Expect, record_kernels, violations
+    from fixtures.plugins.inject import Injection, _place
+
+    owner, name, limits = _place(Injection.parse("recompile-limit:1"))
+    assert (owner, name) == (cc, "DYNAMO_LIMITS")
+    monkeypatch.setattr(cc, "DYNAMO_LIMITS", limits)
+    torch._dynamo.reset()
+    first = compile_model(tiny, CompileConfig("fp32"), example, name="tiny")
+    second = compile_model(tiny, CompileConfig("fp32"), example, name="tiny")  # no error
+    records = [record_kernels(lambda m=m: m(**example), threads=1) for m in (first, second)]
+    torch._dynamo.reset()
+    assert [r.compiled for r in records] == [True, False]
+    expect = Expect("fp32", compiled=True)
+    assert violations(records[0], expect) == []
+    assert any("eager fallback" in v for v in violations(records[1], expect))
+
+
+@needs_cxx
+def test_torchao_int8_lowers_to_onednn_qlinear_with_the_x86_patterns_registered(
+    tiny, example
+) -> None:
+    """compile_model registers the x86 fusion patterns before compiling a torchao model (as
+    torchao's recipe does), so its GEMMs run as oneDNN qlinear, not ``aten::_int_mm``."""
+    from compress.measure.kernels import record_kernels
+
+    model = compile_model(tiny, CompileConfig("torchao-int8-dynamic"), example, name="tiny")
+    ops = record_kernels(lambda: model(**example), threads=1).gemm_ops
+    assert any(op.startswith("onednn::qlinear_pointwise") for op in ops), ops

@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from compress.compare.kernel_path import kernel_rows
 from compress.compare.notes import summary
 from compress.compare.outcomes import absent_rows, outcome_rows
 from compress.compare.rules import (
@@ -161,6 +162,8 @@ def _case_rows(
         else:
             why = unmet(depends, machine, data_note, o)
             rows.append(_metric_row(full, name, key, ((old, base), (new, cand)), why))
+    if o.include_time:  # the kernel path depends on the CPU kind
+        rows += kernel_rows(full, name, old, new, machine)
     return kind_differences(rows) if machine.other_kind else rows
 
 

@@ -7,6 +7,7 @@ those facets the runs share, and ``unmet`` names the first one they do not.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from compress.measure.fingerprint import fingerprint_diff, isa_class, kind_of
@@ -14,7 +15,7 @@ from compress.verdict.depends import DependsOn, Facet
 from compress.verdict.resultfile import ResultFile
 from compress.verdict.results import CaseResult
 
-CPU_FACETS = frozenset({Facet.KIND, Facet.ISA, Facet.MACHINE})  # left out by --no-time
+CPU_FACETS = frozenset({Facet.KIND, Facet.ISA, Facet.MACHINE, Facet.CPU})  # left out by --no-time
 SPEED_FACETS = frozenset({Facet.KIND, Facet.ISA})  # this CPU's speed: retested before it stands
 
 
@@ -53,6 +54,7 @@ class Machines:
     differences: tuple[str, ...]  # fingerprint_diff lines
     kinds: tuple[str | None, str | None] = (None, None)  # CPU kinds (baseline, candidate)
     isa_note: str | None = None  # why ISA-class figures are not comparable; None when they are
+    cpu_note: str | None = None  # why figures of the CPU itself (uncapped) are not comparable
 
     @property
     def same_kind(self) -> bool:
@@ -73,24 +75,38 @@ def machines(baseline: ResultFile, candidate: ResultFile) -> Machines:
     if not old or not new:
         which = " and ".join(w for w, fp in (("baseline", old), ("candidate", new)) if not fp)
         note = f"no machine fingerprint in {which}"
-        return Machines(False, note, (), isa_note=note)
+        return Machines(False, note, (), isa_note=note, cpu_note=note)
     kinds = (kind_of(old), kind_of(new))
     diff = tuple(fingerprint_diff(old, new))
+    cpu = _cpu_note(old, new)
     a, b = isa_class(old.get("isa")), isa_class(new.get("isa"))
     if a is None or b is None:
         flags = old.get("isa") if a is None else new.get("isa")
         note = f"unknown ISA class (flags {flags!r})"
-        return Machines(not diff, note, diff, kinds, note)
+        return Machines(not diff, note, diff, kinds, note, cpu)
     old_isa, new_isa = set(old.get("isa") or ()), set(new.get("isa") or ())
     flags = [f"+{f}" for f in sorted(new_isa - old_isa)]
     flags += [f"-{f}" for f in sorted(old_isa - new_isa)]
     if a != b:
         note = f"ISA class {a} vs {b} (candidate {' '.join(flags)})"
-        return Machines(False, note, diff, kinds, note)
+        return Machines(False, note, diff, kinds, note, cpu)
     if kinds[0] != kinds[1]:
         moved = f" (candidate {' '.join(flags)})" if flags else ""
-        return Machines(False, f"CPU kind {kinds[0]} vs {kinds[1]}{moved}", diff, kinds)
-    return Machines(not diff, None, diff, kinds)
+        return Machines(False, f"CPU kind {kinds[0]} vs {kinds[1]}{moved}", diff, kinds,
+                        cpu_note=cpu)  # fmt: skip
+    return Machines(not diff, None, diff, kinds, cpu_note=cpu)
+
+
+def _cpu_note(old: Mapping[str, object], new: Mapping[str, object]) -> str | None:
+    """Why the two runs' CPUs differ (model, or the flags the CPU has before any cap: a run
+    capped by ONEDNN_MAX_CPU_ISA is another kind on the same CPU), or None."""
+    a, b = (
+        (fp.get("cpu_model"), sorted(map(str, fp.get("cpu_isa") or fp.get("isa") or ())))
+        for fp in (old, new)
+    )
+    if not any(a) or not any(b):
+        return "CPU model and flags unknown"
+    return None if a == b else f"another CPU ({a[0]} vs {b[0]})"
 
 
 def eval_data_note(old: CaseResult, new: CaseResult) -> str | None:
@@ -114,6 +130,8 @@ def unmet(
         return machine.speed_note
     if Facet.ISA in depends_on and machine.isa_note and not anyway:
         return machine.isa_note
+    if Facet.CPU in depends_on and machine.cpu_note and not anyway:
+        return machine.cpu_note
     if Facet.MACHINE in depends_on and not machine.same:
         return "machines differ"
     return None

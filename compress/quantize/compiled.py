@@ -45,7 +45,10 @@ METHODS = (
 # AVX-512 VNNI: docs/compiled.md)
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 COMPILERS = ("g++", "c++", "clang++")
-RECOMPILE_LIMIT = 64  # compiles of one forward per process (Dynamo's default: 8)
+# Every variant of one model class compiles the same forward code; past Dynamo's default of 8
+# such compiles in a process, the next variant would run eager, silently (the full grid's
+# bert-base torchao rows did: compile 0.2-2 s). Allow more, and fail past them.
+DYNAMO_LIMITS = {"recompile_limit": 64, "fail_on_recompile_limit_hit": True}
 
 
 class CompileError(RuntimeError):
@@ -228,6 +231,7 @@ def _prepare(
         return to_half(model, HalfConfig("bfloat16" if config.method == "bf16" else "float16"))
     if config.method.startswith("torchao-"):
         tao = config.torchao or TorchaoConfig(config.method.removeprefix("torchao-"))
+        register_x86_lowering()
         return quantize_torchao(model, tao)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
@@ -241,6 +245,16 @@ def _prepare(
     for batch in batches:
         prepared(**batch)
     return drop_unused_tensors(convert_pt2e(prepared))
+
+
+def register_x86_lowering() -> None:
+    """Register Inductor's CPU int8 fusion patterns, as torchao's x86 recipe does: importing
+    the x86 quantizer is what registers them (pytorch/ao PR 4823). Without it, a torchao int8
+    model compiles to ``aten::_int_mm`` with the (de)quantization around it, where with it the
+    GEMM lowers to oneDNN's ``onednn::qlinear_pointwise``, so a torchao row would measure
+    whatever an earlier row of the process happened to import. The registration is
+    process-wide (torch offers no unregister), which is how torchao leaves it too."""
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer  # noqa: F401
 
 
 def drop_unused_tensors(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -298,12 +312,7 @@ def _inductor_settings(config: CompileConfig) -> contextlib.ExitStack:
     stack = contextlib.ExitStack()
     # no compile cache: compile_s is always a cold compile, comparable between runs
     stack.enter_context(inductor_config.patch(freezing=config.freezing, force_disable_caches=True))
-    # Every variant of one model class compiles the same forward code; past Dynamo's default
-    # of 8 such compiles in a process, the next variant would run eager, silently (the full
-    # grid's bert-base torchao rows did: compile 0.2-2 s). Allow more, and fail past them.
-    stack.enter_context(
-        dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True)
-    )
+    stack.enter_context(dynamo_config.patch(**DYNAMO_LIMITS))
     return stack
 
 

@@ -24,6 +24,9 @@ class Facet(str, Enum):
 
     MACHINE = "machine"  # the same machine (timing fingerprint): absolute times
     KIND = "kind"  # one CPU kind, model and ISA flags (implies one ISA class): speed
+    # one CPU, model and the flags it has before any cap (ONEDNN_MAX_CPU_ISA, ...): which
+    # kernels it could dispatch, so a capped run is judged against the uncapped one
+    CPU = "cpu"
     ISA = "isa"  # one int8 ISA class (compress.measure.fingerprint.isa_class)
     DATA = "data"  # the same evaluation data (split and size): scores
     # the compressed model's answers: another CPU kind's int8 kernels may round them otherwise,

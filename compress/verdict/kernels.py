@@ -5,8 +5,10 @@ whose Linear GEMMs ran mostly in fp32, a compiled row that ran eager. Between ru
 kind, every figure here is gated with no slack: a lower labelled-precision share, one more
 compiled graph (a graph break), a lower oneDNN ISA is a regression with that
 reason even when the speed moved less than its tolerance, since it predicts the slowdown on
-other shapes and CPUs (a compile in a steady forward fails in the run). Kinds differ
-legitimately, so each figure depends on the kind.
+other shapes and CPUs (a compile in a steady forward fails in the run); so is a GEMM operator
+replaced by another (compress.compare.judge). Kinds differ legitimately, so the share and the
+graphs depend on the kind; the oneDNN ISA depends on the CPU itself, before any cap, so a run
+capped by ``ONEDNN_MAX_CPU_ISA`` (another kind) is judged against the uncapped one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from compress.verdict.case import Case
 
 KIND = ("kind",)
+CPU = ("cpu",)
 
 
 def record_into(case: Case, record: KernelRecord, expect: Expect) -> None:
@@ -34,5 +37,5 @@ def record_into(case: Case, record: KernelRecord, expect: Expect) -> None:
     isa = record.isa()
     if isa is not None:
         rank = len(ISA_ORDER) - ISA_ORDER.index(isa)
-        case.metric("onednn_isa_rank", rank, f"rank ({isa})", "higher", 0.0, depends_on=KIND)
+        case.metric("onednn_isa_rank", rank, f"rank ({isa})", "higher", 0.0, depends_on=CPU)
     case.problems.extend(f"{case.id}: {v}" for v in violations(record, expect))

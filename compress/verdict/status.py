@@ -64,6 +64,7 @@ class Pseudo(str, Enum):
     CASE = "(case)"  # a case whose two runs cannot be compared at all (another task)
     RESULT = "(result)"  # a typed result on one side only
     MACHINE = "(machine)"  # the "benchmark" of machine-wide rows (the int8 limit)
+    KERNELS = "(kernels)"  # the GEMM operators a case ran (compress.measure.kernels)
 
     def __str__(self) -> str:
         return self.value
