@@ -171,10 +171,18 @@ def method_floor(pytestconfig: pytest.Config) -> Iterator[Callable[[Method], flo
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --suite, the benchmarks are the declared models' cases only (test_declared)."""
-    if not settings_of(config).suite:
-        return
-    other = [i for i in items if "benchmarks" in i.path.parts and i.path.name != DECLARED]
+    """With --suite, the benchmarks are the declared models' cases only (test_declared); a
+    profile leaves out the benchmark functions it names (``Profile.left_out``)."""
+    suite, left_out = settings_of(config).suite, set(profile_of(config).left_out)
+
+    def dropped(item: pytest.Item) -> bool:
+        if "benchmarks" not in item.path.parts:
+            return False
+        return bool(suite and item.path.name != DECLARED) or (
+            getattr(item, "originalname", "") in left_out
+        )
+
+    other = [i for i in items if dropped(i)]
     if other:
         config.hook.pytest_deselected(items=other)
         drop = set(other)

@@ -52,6 +52,11 @@ MEMORY_PAIRS = (*PAIRS, "lstm-word-lm", "char-bert-thucnews")
 # Pairs whose int8 peak RSS is recorded but not gated: the word LM's fp32 embedding is most of
 # its memory, and with AVX2 kernels its int8 peak equalled fp32's (docs/findings.md).
 MEMORY_NOT_GATED = frozenset({"lstm-word-lm"})
+# The process peak is gated only where the fp32 weights are at least this share of the process
+# before loading them: the char-BERT's are about 4% of it (its peak ratio was 0.99 in CI's
+# checkout and 1.005 in another, the model's RSS 53 MB and 16 MB of it); its model RSS ratio
+# stays gated
+PEAK_GATED_SHARE = 0.10
 
 
 @pytest.mark.parametrize("pair", MEMORY_PAIRS, indirect=True)
@@ -79,9 +84,12 @@ def test_peak_memory(benchmark, new_case, request, pair: Pair) -> None:
     case.report("process_peak_bytes", int8.peak_bytes, "bytes")
     case.report("model_rss_reference_bytes", fp32.model_bytes, "bytes")
     case.report("model_rss_bytes", int8.model_bytes, "bytes")
+    case.report("state_reference_bytes", fp32.state_bytes, "bytes")
     budget = None if request.node.callspec.params["pair"] in MEMORY_NOT_GATED else 1.0
     ratio = int8.peak_bytes / fp32.peak_bytes
-    case.metric("process_peak_ratio", ratio, "ratio", "lower", budget=budget)
+    small = fp32.state_bytes < PEAK_GATED_SHARE * fp32.baseline_bytes
+    peak_budget = None if small else budget
+    case.metric("process_peak_ratio", ratio, "ratio", "lower", budget=peak_budget)
     ratio = int8.model_bytes / fp32.model_bytes
     case.metric("model_rss_ratio", ratio, "ratio", "lower", budget=budget)
     case.report("state_bytes_ratio", int8.state_bytes / fp32.state_bytes, "ratio")

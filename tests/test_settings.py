@@ -69,3 +69,24 @@ def test_the_retest_inherits_no_setting_from_the_environment() -> None:
         assert "inherited" not in env.values()
         assert "False" not in args + list(env.values())
         assert Settings.from_sources({}, env).kd_grid == settings.kd_grid
+
+
+def test_a_profile_leaves_out_benchmarks_that_exist_and_deselects_them() -> None:
+    """Each name a profile leaves out is a benchmark function (a rename must not silently run
+    it again), and a quick run's collection deselects it while full keeps it."""
+    import subprocess
+    import sys
+
+    from fixtures.recipes.profiles import PROFILES
+
+    root = Path(__file__).resolve().parents[1]
+    source = "".join(p.read_text() for p in (root / "benchmarks").glob("test_*.py"))
+    left = {name for p in PROFILES.values() for name in p.left_out}
+    assert left and all(f"def {name}(" in source for name in left), left
+    for profile, kept in (("quick", False), ("full", True)):
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", "benchmarks/test_compiled.py", "--collect-only",
+             "-q", "-p", "no:cacheprovider", "--profile", profile],
+            cwd=root, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert ("test_compiled_peak_memory" in out.stdout) == kept, out.stdout[-500:]
