@@ -153,3 +153,19 @@ def test_the_last_line_counts_every_in_run_gate() -> None:
     ((line, markup),) = reporter.lines
     assert line.startswith("compress-bench gates: 2 passed, 1 fail, 1 inconclusive")
     assert "--strict-quality" in line and markup == {"red": True, "green": False}
+
+
+def test_a_case_the_profile_leaves_out_is_out_of_scope() -> None:
+    """A baseline recorded by a profile that ran a case does not make it missing in a run whose
+    profile leaves it out (Profile.left_out); a case of the same module it runs stays in."""
+    from types import SimpleNamespace
+
+    from fixtures.plugins.gate import _in_scope
+
+    module = "benchmarks/test_compiled.py"
+    config = SimpleNamespace(stash={}, getoption=lambda name: "")
+    items = [SimpleNamespace(nodeid=f"{module}::test_compiled[minilm-l6-mrpc-fp32-bs1]")]
+    in_scope = _in_scope(SimpleNamespace(items=items, config=config))  # default profile: quick
+    assert in_scope(f"{module}::test_compiled[minilm-l6-mrpc-bf16-bs1]")
+    assert not in_scope(f"{module}::test_compiled_peak_memory[minilm-l6-mrpc]")
+    assert not in_scope("benchmarks/test_prune.py::test_prune_bert[2:4]")
