@@ -18,7 +18,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "tables_html",
     ],
     submod_attrs={
-        "compare_table": ["kind", "Row", "fmt", "render"],
+        "compare_table": ["Row", "fmt", "render"],
         "html": ["sweep_figure", "machine_matrix", "pareto_section", "run_section", "render_html"],
         "labels": ["label", "header", "headline"],
         "pareto": [
